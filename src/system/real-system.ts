@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { errnoCode } from '../errors.js';
+import type { FileInfo, FileType, RunOptions, RunResult, System, WriteOptions } from './system.js';
+
+/** A fixed PATH: the agent's own PATH varies by distribution and may lack sbin. */
+export const COMMAND_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+function fileType(stats: import('node:fs').Stats): FileType {
+  if (stats.isSymbolicLink()) return 'symlink';
+  if (stats.isFile()) return 'file';
+  if (stats.isDirectory()) return 'directory';
+  return 'other';
+}
+
+function toInfo(stats: import('node:fs').Stats): FileInfo {
+  return {
+    type: fileType(stats),
+    mode: stats.mode & 0o7777,
+    uid: stats.uid,
+    gid: stats.gid,
+    size: stats.size,
+    mtimeMs: stats.mtimeMs,
+  };
+}
+
+async function statWith(fn: typeof fs.stat, target: string): Promise<FileInfo | undefined> {
+  try {
+    return toInfo(await fn(target));
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+export function createRealSystem(): System {
+  return {
+    async run(file, args, options: RunOptions = {}): Promise<RunResult> {
+      // No shell, a fixed environment and a timeout for every command; secrets only
+      // ever travel on stdin (options.input), so they never show in ps or in logs.
+      const result = await execa(file, [...args], {
+        reject: false,
+        extendEnv: false,
+        env: { LC_ALL: 'C', PATH: COMMAND_PATH, ...options.env },
+        timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        killSignal: 'SIGKILL',
+        stripFinalNewline: false,
+        encoding: 'utf8',
+        stdin: options.input === undefined ? 'ignore' : 'pipe',
+        ...(options.input === undefined ? {} : { input: options.input }),
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      });
+      const started = !(result.failed && result.exitCode === undefined && !result.timedOut && result.signal === undefined);
+      return {
+        exitCode: result.exitCode ?? (result.timedOut ? 124 : 127),
+        stdout: typeof result.stdout === 'string' ? result.stdout : '',
+        stderr: typeof result.stderr === 'string' ? result.stderr : '',
+        timedOut: result.timedOut,
+        started,
+      };
+    },
+
+    async readText(target) {
+      try {
+        return await fs.readFile(target, 'utf8');
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') return undefined;
+        throw error;
+      }
+    },
+
+    async readBytes(target) {
+      try {
+        return new Uint8Array(await fs.readFile(target));
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') return undefined;
+        throw error;
+      }
+    },
+
+    async writeFileAtomic(target, data, options: WriteOptions = {}) {
+      const dir = path.dirname(target);
+      const existing = await statWith(fs.stat, target);
+      const mode = options.mode ?? existing?.mode ?? 0o644;
+      const uid = options.uid ?? existing?.uid;
+      const gid = options.gid ?? existing?.gid;
+      const temp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+      // O_EXCL|O_NOFOLLOW: never write through a planted file or symlink at the temp name.
+      const handle = await fs.open(
+        temp,
+        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+        0o600,
+      );
+      try {
+        await handle.writeFile(data);
+        if (uid !== undefined && gid !== undefined) await handle.chown(uid, gid);
+        await handle.chmod(mode);
+        await handle.sync();
+      } catch (error) {
+        await handle.close();
+        await fs.rm(temp, { force: true });
+        throw error;
+      }
+      await handle.close();
+      try {
+        await fs.rename(temp, target);
+      } catch (error) {
+        await fs.rm(temp, { force: true });
+        throw error;
+      }
+      const dirHandle = await fs.open(dir, fsConstants.O_RDONLY);
+      try {
+        await dirHandle.sync();
+      } finally {
+        await dirHandle.close();
+      }
+    },
+
+    async createExclusive(target, data, options: WriteOptions = {}) {
+      let handle;
+      try {
+        handle = await fs.open(
+          target,
+          fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+          options.mode ?? 0o600,
+        );
+      } catch (error) {
+        if (errnoCode(error) === 'EEXIST') return false;
+        throw error;
+      }
+      try {
+        await handle.writeFile(data);
+        if (options.uid !== undefined && options.gid !== undefined) await handle.chown(options.uid, options.gid);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return true;
+    },
+
+    stat: (target) => statWith(fs.stat, target),
+    lstat: (target) => statWith(fs.lstat, target),
+
+    async mkdir(target, options = {}) {
+      await fs.mkdir(target, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
+    },
+
+    rename: (from, to) => fs.rename(from, to),
+
+    async remove(target, options = {}) {
+      await fs.rm(target, { force: true, recursive: options.recursive ?? false });
+    },
+
+    chown: (target, uid, gid) => fs.lchown(target, uid, gid),
+    chmod: (target, mode) => fs.chmod(target, mode),
+
+    async listDir(target) {
+      try {
+        return (await fs.readdir(target)).sort();
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+        throw error;
+      }
+    },
+
+    isProcessAlive(pid) {
+      try {
+        process.kill(pid, 0);
+        return Promise.resolve(true);
+      } catch (error) {
+        // EPERM: it exists but belongs to someone else.
+        return Promise.resolve(errnoCode(error) === 'EPERM');
+      }
+    },
+
+    now: () => new Date(),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * The system port: every effect the handler has on the machine goes through this
+ * interface. The real implementation (real-system.ts) is the only module that
+ * touches node:fs, node:child_process or execa; tests use the fake in test/fakes.
+ */
+
+export interface RunOptions {
+  /** Written to the child's standard input. Secrets go here, never into argv. */
+  input?: string | Uint8Array;
+  /** Extra variables on top of the fixed base environment (LC_ALL=C, PATH). */
+  env?: Record<string, string>;
+  /** Kill the command after this long; the result then has `timedOut: true`. */
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** True when the command was killed by the timeout. */
+  timedOut: boolean;
+  /** False when the program could not be started at all (missing binary). */
+  started: boolean;
+}
+
+export type FileType = 'file' | 'directory' | 'symlink' | 'other';
+
+export interface FileInfo {
+  type: FileType;
+  /** Permission bits only (e.g. 0o600). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface WriteOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export interface System {
+  run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** File contents as UTF-8, or undefined when the file does not exist. */
+  readText(path: string): Promise<string | undefined>;
+  /** File contents as bytes, or undefined when the file does not exist. */
+  readBytes(path: string): Promise<Uint8Array | undefined>;
+  /**
+   * Replace `path` atomically: write a temporary file in the same directory, set
+   * owner and mode on it, flush it, then rename it over the target. Readers see the
+   * old file or the new one, never a partial one.
+   */
+  writeFileAtomic(path: string, data: string | Uint8Array, options?: WriteOptions): Promise<void>;
+  /** Create `path` only if it does not exist yet; false when it already existed. */
+  createExclusive(path: string, data: string, options?: WriteOptions): Promise<boolean>;
+  /** Follows symlinks; undefined when missing. */
+  stat(path: string): Promise<FileInfo | undefined>;
+  /** Does not follow symlinks; undefined when missing. */
+  lstat(path: string): Promise<FileInfo | undefined>;
+  mkdir(path: string, options?: { mode?: number; recursive?: boolean }): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /** Remove a file or (with recursive) a tree; missing paths are fine. */
+  remove(path: string, options?: { recursive?: boolean }): Promise<void>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  /** Entry names in a directory, sorted, or undefined when it does not exist. */
+  listDir(path: string): Promise<string[] | undefined>;
+  /** Whether a process with this pid exists. */
+  isProcessAlive(pid: number): Promise<boolean>;
+  now(): Date;
+}
