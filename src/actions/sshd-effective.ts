@@ -1,0 +1,87 @@
+import { VmaccessError } from '../errors.js';
+import type { System } from '../system/system.js';
+
+/** Where distributions install the SSH server binary, in the order tried. */
+export const SSHD_CANDIDATES = ['/usr/sbin/sshd', '/usr/bin/sshd', '/usr/local/sbin/sshd', '/sbin/sshd'] as const;
+
+export async function findSshd(system: System): Promise<string> {
+  for (const candidate of SSHD_CANDIDATES) {
+    const info = await system.stat(candidate);
+    if (info?.type === 'file') return candidate;
+  }
+  throw new VmaccessError('SSHD_NOT_FOUND', 'The SSH server (sshd) is not installed in any of the usual places.', {
+    hint: 'Install the openssh-server package.',
+  });
+}
+
+/** The connection sshd evaluates Match blocks against (`sshd -T -C ...`). */
+export interface ConnectionSpec {
+  user: string;
+  host?: string;
+  addr?: string;
+  laddr?: string;
+  lport?: number;
+}
+
+/** sshd's own view of its configuration: lower-case keywords, every value in order. */
+export interface EffectiveSshdConfig {
+  get(keyword: string): string | undefined;
+  getAll(keyword: string): string[];
+}
+
+export function parseSshdDump(dump: string): EffectiveSshdConfig {
+  const values = new Map<string, string[]>();
+  for (const line of dump.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed === '') continue;
+    const space = trimmed.indexOf(' ');
+    const keyword = (space === -1 ? trimmed : trimmed.slice(0, space)).toLowerCase();
+    const value = space === -1 ? '' : trimmed.slice(space + 1);
+    const list = values.get(keyword) ?? [];
+    list.push(value);
+    values.set(keyword, list);
+  }
+  return {
+    get: (keyword) => values.get(keyword.toLowerCase())?.[0],
+    getAll: (keyword) => values.get(keyword.toLowerCase()) ?? [],
+  };
+}
+
+function connectionArgument(spec: ConnectionSpec): string {
+  // sshd splits -C on commas; user names are validated long before they get here,
+  // but refuse anything that could smuggle another field in.
+  if (/[,=\s]/.test(spec.user)) {
+    throw new VmaccessError('SETTINGS_INVALID', 'The user name contains characters sshd cannot evaluate.');
+  }
+  return [
+    `user=${spec.user}`,
+    `host=${spec.host ?? 'localhost'}`,
+    `addr=${spec.addr ?? '127.0.0.1'}`,
+    `laddr=${spec.laddr ?? '127.0.0.1'}`,
+    `lport=${spec.lport ?? 22}`,
+  ].join(',');
+}
+
+/**
+ * Ask sshd what it would do for this connection. `configFile` checks a candidate
+ * instead of the live configuration.
+ */
+export async function readEffectiveSshdConfig(
+  system: System,
+  spec: ConnectionSpec,
+  options: { sshd?: string; configFile?: string } = {},
+): Promise<EffectiveSshdConfig> {
+  const sshd = options.sshd ?? (await findSshd(system));
+  const args = ['-T', '-C', connectionArgument(spec)];
+  if (options.configFile !== undefined) args.push('-f', options.configFile);
+  const result = await system.run(sshd, args, { timeoutMs: 20_000 });
+  if (result.exitCode !== 0) {
+    throw new VmaccessError('SSHD_CONFIG_INVALID', `sshd -T rejected the configuration: ${firstLine(result.stderr)}`);
+  }
+  return parseSshdDump(result.stdout);
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n').find((candidate) => candidate.trim() !== '') ?? 'no reason given';
+  return line.trim().slice(0, 300);
+}
