@@ -73,7 +73,7 @@ export function isVmaccessError(error: unknown): error is VmaccessError {
 /** Node's errno code of an error, e.g. `ENOENT`, if it has one. */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {
-    const code = (error as { code: unknown }).code;
+    const { code } = error;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

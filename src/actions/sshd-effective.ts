@@ -47,7 +47,7 @@ export function parseSshdDump(dump: string): EffectiveSshdConfig {
   };
 }
 
-function connectionArgument(spec: ConnectionSpec): string {
+export function connectionArgument(spec: ConnectionSpec): string {
   // sshd splits -C on commas; user names are validated long before they get here,
   // but refuse anything that could smuggle another field in.
   if (/[,=\s]/.test(spec.user)) {
@@ -69,11 +69,13 @@ function connectionArgument(spec: ConnectionSpec): string {
 export async function readEffectiveSshdConfig(
   system: System,
   spec: ConnectionSpec,
-  options: { sshd?: string; configFile?: string } = {},
+  options: { sshd?: string; configFile?: string; extraArgs?: readonly string[] } = {},
 ): Promise<EffectiveSshdConfig> {
   const sshd = options.sshd ?? (await findSshd(system));
   const args = ['-T', '-C', connectionArgument(spec)];
   if (options.configFile !== undefined) args.push('-f', options.configFile);
+  // Tests pass `-h <temporary host key>`: sshd -T loads host keys before it prints anything.
+  if (options.extraArgs !== undefined) args.push(...options.extraArgs);
   const result = await system.run(sshd, args, { timeoutMs: 20_000 });
   if (result.exitCode !== 0) {
     throw new VmaccessError('SSHD_CONFIG_INVALID', `sshd -T rejected the configuration: ${firstLine(result.stderr)}`);

@@ -1,3 +1,6 @@
+/** A fixed PATH for every command: the agent's own PATH varies by distribution and may lack sbin. */
+export const COMMAND_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 /**
  * Well-known paths on the managed machine. Passed around as a value (never read at
  * import time) so tests can point them elsewhere.

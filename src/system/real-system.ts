@@ -1,23 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { connect } from 'node:net';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { errnoCode } from '../errors.js';
+import { COMMAND_PATH } from './paths.js';
 import type { FileInfo, FileType, RunOptions, RunResult, System, WriteOptions } from './system.js';
 
-/** A fixed PATH: the agent's own PATH varies by distribution and may lack sbin. */
-export const COMMAND_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const DEFAULT_TIMEOUT_MS = 60_000;
 
-function fileType(stats: import('node:fs').Stats): FileType {
+function fileType(stats: Stats): FileType {
   if (stats.isSymbolicLink()) return 'symlink';
   if (stats.isFile()) return 'file';
   if (stats.isDirectory()) return 'directory';
   return 'other';
 }
 
-function toInfo(stats: import('node:fs').Stats): FileInfo {
+function toInfo(stats: Stats): FileInfo {
   return {
     type: fileType(stats),
     mode: stats.mode & 0o7777,
@@ -175,6 +175,31 @@ export function createRealSystem(): System {
         // EPERM: it exists but belongs to someone else.
         return Promise.resolve(errnoCode(error) === 'EPERM');
       }
+    },
+
+    probeTcpBanner(host, port, timeoutMs) {
+      return new Promise((resolve) => {
+        let received = '';
+        let settled = false;
+        const socket = connect({ host, port });
+        const finish = (value: string | undefined): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(value);
+        };
+        const timer = setTimeout(() => finish(undefined), timeoutMs);
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => {
+          received += chunk;
+          const end = received.indexOf('\n');
+          // RFC 4253 4.2: the identification line is at most 255 bytes.
+          if (end !== -1 || received.length >= 255) finish(received.slice(0, end === -1 ? 255 : end).replace(/\r$/, ''));
+        });
+        socket.on('error', () => finish(undefined));
+        socket.on('close', () => finish(received === '' ? undefined : received));
+      });
     },
 
     now: () => new Date(),

@@ -70,5 +70,11 @@ export interface System {
   listDir(path: string): Promise<string[] | undefined>;
   /** Whether a process with this pid exists. */
   isProcessAlive(pid: number): Promise<boolean>;
+  /**
+   * Connect to host:port over TCP and resolve to the first line the server sends
+   * (an SSH server greets with `SSH-2.0-...`), or undefined when the connection
+   * fails or nothing arrives within timeoutMs. Sends nothing.
+   */
+  probeTcpBanner(host: string, port: number, timeoutMs: number): Promise<string | undefined>;
   now(): Date;
 }

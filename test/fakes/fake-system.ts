@@ -40,6 +40,10 @@ export class FakeSystem implements System {
   readonly nodes = new Map<string, Node>();
   readonly calls: CommandCall[] = [];
   readonly alivePids = new Set<number>();
+  /** What probeTcpBanner answers, keyed `host:port`; a missing key means no answer. */
+  readonly banners = new Map<string, string>();
+  /** Every probeTcpBanner call, as `host:port`. */
+  readonly probes: string[] = [];
   private readonly scripts: { match: (call: CommandCall) => boolean; script: CommandScript }[] = [];
   clock = new Date('2026-01-15T10:00:00Z');
 
@@ -245,6 +249,11 @@ export class FakeSystem implements System {
 
   isProcessAlive(pid: number): Promise<boolean> {
     return Promise.resolve(this.alivePids.has(pid));
+  }
+
+  probeTcpBanner(host: string, port: number, _timeoutMs: number): Promise<string | undefined> {
+    this.probes.push(`${host}:${port}`);
+    return Promise.resolve(this.banners.get(`${host}:${port}`));
   }
 
   now(): Date {

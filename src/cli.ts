@@ -1,0 +1,58 @@
+import { Command, CommanderError } from 'commander';
+
+/** The command line: one subcommand per lifecycle operation, plus `plan`. */
+
+export type LifecycleOperation = 'install' | 'enable' | 'update' | 'disable' | 'uninstall';
+export const LIFECYCLE_OPERATIONS: readonly LifecycleOperation[] = ['install', 'enable', 'update', 'disable', 'uninstall'];
+
+export interface HandlerOptions {
+  /** HandlerEnvironment.json to use instead of the one in the working directory. */
+  handlerEnvironment?: string;
+  /** The guest agent's lib dir (certificates) instead of the handler directory's parent. */
+  agentLibDir?: string;
+}
+
+export interface CliHandlers {
+  lifecycle(operation: LifecycleOperation, options: HandlerOptions): Promise<number>;
+  plan(requestFile: string, options: HandlerOptions): Promise<number>;
+}
+
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export function createProgram(handlers: CliHandlers, output: CliOutput, version: string, setExitCode: (code: number) => void): Command {
+  const program = new Command('vmaccess')
+    .description('Rescue access to a Linux VM: the VMAccessForLinux extension handler')
+    .version(version)
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => output.out(text), writeErr: (text) => output.err(text) })
+    .showHelpAfterError();
+
+  for (const operation of LIFECYCLE_OPERATIONS) {
+    program
+      .command(operation)
+      .description(`the guest agent's ${operation} command`)
+      .option('--handler-environment <file>', 'HandlerEnvironment.json to use (default: the one in the working directory)')
+      .option('--agent-lib-dir <dir>', "the guest agent's lib dir holding the certificates (default: the handler directory's parent)")
+      .action(async (options: HandlerOptions) => {
+        setExitCode(await handlers.lifecycle(operation, options));
+      });
+  }
+
+  program
+    .command('plan')
+    .description('validate a request ({"publicSettings":…,"protectedSettings":…} in plain JSON) and print what enable would do here; changes nothing')
+    .argument('<request>', 'request file')
+    .option('--agent-lib-dir <dir>', "the guest agent's lib dir (for provisioning keys)", '/var/lib/waagent')
+    .action(async (requestFile: string, options: HandlerOptions) => {
+      setExitCode(await handlers.plan(requestFile, options));
+    });
+
+  return program;
+}
+
+export function isCommanderExit(error: unknown): error is CommanderError {
+  return error instanceof CommanderError;
+}

@@ -1,0 +1,212 @@
+import * as path from 'node:path';
+import { createSshChangeRequests } from '../actions/action.js';
+import { VmaccessError, errnoCode, isVmaccessError, type ErrorCode } from '../errors.js';
+import { acquireLock } from '../handler/lock.js';
+import { readMrseq, resolveSequenceNumber, settingsPath, writeMrseq } from '../handler/sequence.js';
+import {
+  numericCode,
+  readStatus,
+  writeStatus,
+  type CompletionRecord,
+  type StoredStatus,
+  type Substatus,
+} from '../handler/status.js';
+import { decryptProtectedSettings } from '../settings/protected-settings.js';
+import { isEmptyRequest } from '../settings/request.js';
+import { parseRequest } from '../settings/schema.js';
+import { parseSettingsFile, scrubSettingsText, type SettingsFile } from '../settings/settings-file.js';
+import { dispatch } from './dispatch.js';
+import type { Invocation, Runtime } from './runtime.js';
+
+/**
+ * enable (contract §4.1, §4.2): apply `config/<seq>.settings` once. The agent calls
+ * it again with the same seq on every restart and reboot; a finished seq is
+ * recognised and left alone, a run that died part-way is finished.
+ */
+
+/** Failures that may go away by themselves; the same seq is tried again on the next enable. */
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ENABLE_BUSY',
+  'INTERNAL',
+  'PROTECTED_SETTINGS_CERT_MISSING',
+  'PROTECTED_SETTINGS_CONSUMED',
+  'SETTINGS_UNREADABLE',
+  'SSHD_NOT_RUNNING',
+  'SSHD_ROLLED_BACK',
+  'DISK_BUSY',
+]);
+
+export const LOCK_FILE = 'vmaccess.lock';
+
+/**
+ * Whether `seq` was already carried out to the end with these settings. vmaccess
+ * records completion in the status file of that seq (the agent copies status files
+ * on upgrade), so a run that died part-way, which leaves `transitioning`, is redone.
+ */
+export function isAlreadyApplied(seq: number, mrseq: number | undefined, stored: StoredStatus | undefined, settings: SettingsFile): boolean {
+  if (stored === undefined) return false;
+  if (stored.completion === undefined) {
+    // A status written by the original Python extension, which records mrseq before
+    // doing the work: only a terminal status for that same seq means it finished.
+    return mrseq === seq && (stored.status === 'success' || stored.status === 'error');
+  }
+  // The same number with other public settings is new work.
+  return stored.completion.complete && (stored.completion.settingsDigest === undefined || stored.completion.settingsDigest === settings.digest);
+}
+
+function today(now: Date): string {
+  return now.toISOString().slice(0, 10);
+}
+
+interface Finish {
+  code: ErrorCode | undefined;
+  message: string;
+  substatus: Substatus[];
+  complete: boolean;
+}
+
+export async function enable(runtime: Runtime, invocation: Invocation): Promise<number> {
+  const { system, logger } = runtime;
+  const { environment } = invocation;
+  const handlerName = environment.name;
+  const seq = (await resolveSequenceNumber(system, environment.configFolder, invocation.sequenceFromAgent)) ?? 0;
+  let digest: string | undefined;
+
+  const finish = async (outcome: Finish): Promise<number> => {
+    const failed = outcome.code !== undefined;
+    const completion: CompletionRecord = {
+      settingsDigest: digest,
+      complete: outcome.complete,
+      ...(outcome.code === undefined ? {} : { errorCode: outcome.code }),
+    };
+    await writeStatus(
+      system,
+      environment.statusFolder,
+      seq,
+      {
+        operation: 'Enable',
+        status: failed ? 'error' : 'success',
+        code: numericCode(outcome.code),
+        message: outcome.message,
+        substatus: outcome.substatus,
+        completion,
+      },
+      handlerName,
+    );
+    if (outcome.complete) await writeMrseq(system, environment.handlerDir, seq);
+    await invocation.events.emit({ taskName: 'Enable', level: failed ? 'Error' : 'Informational', message: `seq ${seq}: ${outcome.message}` });
+    runtime.print(failed ? `enable failed [${outcome.code}]` : 'enable succeeded');
+    logger.info({ seq, code: outcome.code, complete: outcome.complete }, 'enable finished');
+    return failed ? 1 : 0;
+  };
+  const fail = (error: VmaccessError, substatus: Substatus[] = []): Promise<number> =>
+    finish({ code: error.code, message: `Enable failed [${error.code}]: ${error.statusMessage}`, substatus, complete: !RETRYABLE.has(error.code) });
+
+  let lock;
+  try {
+    lock = await acquireLock(system, path.join(environment.handlerDir, LOCK_FILE), { pid: runtime.pid });
+  } catch (error) {
+    if (isVmaccessError(error)) return fail(error);
+    throw error;
+  }
+  const file = settingsPath(environment.configFolder, seq);
+  let settingsText: string | undefined;
+  try {
+    logger.info({ seq }, 'enable started');
+    try {
+      settingsText = await system.readText(file);
+    } catch (error) {
+      throw new VmaccessError('SETTINGS_UNREADABLE', `The settings file ${file} cannot be read (${errnoCode(error) ?? 'unknown error'}).`, {
+        cause: error,
+      });
+    }
+    if (settingsText === undefined) {
+      throw new VmaccessError('SETTINGS_MISSING', `The settings file ${file} does not exist.`, {
+        hint: 'The guest agent writes it before enable; apply the extension again.',
+      });
+    }
+    const settings = parseSettingsFile(settingsText);
+    digest = settings.digest;
+    const mrseq = await readMrseq(system, environment.handlerDir);
+    const stored = await readStatus(system, environment.statusFolder, seq);
+    if (isAlreadyApplied(seq, mrseq, stored, settings)) {
+      logger.info({ seq }, 'sequence number already applied; nothing to do');
+      runtime.print(`seq ${seq} already applied`);
+      return 0;
+    }
+    if (settings.isScrubbed) {
+      throw new VmaccessError('PROTECTED_SETTINGS_CONSUMED', 'The protected settings of this request were already used and removed from disk.', {
+        hint: 'Restart the guest agent (or apply the extension again) so it delivers them once more.',
+      });
+    }
+    await writeStatus(
+      system,
+      environment.statusFolder,
+      seq,
+      {
+        operation: 'Enable',
+        status: 'transitioning',
+        code: 0,
+        message: 'Enable in progress.',
+        substatus: [],
+        completion: { settingsDigest: digest, complete: false },
+      },
+      handlerName,
+    );
+    const protectedSettings =
+      settings.protectedSettings === undefined
+        ? {}
+        : await decryptProtectedSettings(system, settings.protectedSettings, settings.thumbprint, { agentLibDir: invocation.agentLibDir });
+    const request = parseRequest(settings.publicSettings, protectedSettings, { today: today(system.now()) });
+    const warnings: Substatus[] = request.warnings.map((warning) => ({ name: 'settings', status: 'warning', code: 0, message: warning }));
+    if (isEmptyRequest(request)) {
+      return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
+    }
+    const result = await dispatch(runtime.actions, request, {
+      system,
+      logger,
+      paths: runtime.paths,
+      ssh: createSshChangeRequests(),
+      agentLibDir: invocation.agentLibDir,
+    });
+    const substatus = [...warnings, ...result.substatus];
+    const firstFailure = result.failures[0];
+    if (firstFailure !== undefined) {
+      const code = firstFailure.code ?? 'INTERNAL';
+      const more = result.failures.length > 1 ? ` (${result.failures.length} steps failed; see the substatus list)` : '';
+      return await finish({
+        code,
+        message: `Enable failed [${code}]: ${firstFailure.message}${more}`,
+        substatus,
+        complete: result.failures.every((failure) => !RETRYABLE.has(failure.code ?? 'INTERNAL')),
+      });
+    }
+    const changed = result.outcomes.filter((outcome) => outcome.result === 'changed').map((outcome) => outcome.message);
+    const message = changed.length === 0 ? 'Enable succeeded: everything was already as requested.' : `Enable succeeded: ${changed.join('; ')}`;
+    return await finish({ code: undefined, message, substatus, complete: true });
+  } catch (error) {
+    if (!isVmaccessError(error)) {
+      logger.error({ seq, err: error }, 'enable stopped by an unexpected error');
+      return await fail(new VmaccessError('INTERNAL', 'An unexpected error stopped enable; details are in extension.log.'));
+    }
+    logger.error({ seq, code: error.code }, 'enable failed');
+    return await fail(error);
+  } finally {
+    await scrub(runtime, file, settingsText);
+    await lock.release();
+  }
+}
+
+/** Remove the protected blob from the settings file once it has been used. */
+async function scrub(runtime: Runtime, file: string, settingsText: string | undefined): Promise<void> {
+  if (settingsText === undefined) return;
+  let scrubbed: string | undefined;
+  try {
+    scrubbed = scrubSettingsText(settingsText);
+  } catch {
+    return; // not in the agent's shape: nothing of ours to scrub
+  }
+  if (scrubbed === undefined) return;
+  await runtime.system.writeFileAtomic(file, scrubbed);
+  runtime.logger.debug({ file }, 'protected settings scrubbed from the settings file');
+}

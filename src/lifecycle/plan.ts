@@ -1,0 +1,58 @@
+import { createSshChangeRequests } from '../actions/action.js';
+import { VmaccessError, isVmaccessError } from '../errors.js';
+import { isEmptyRequest } from '../settings/request.js';
+import { parseRequest } from '../settings/schema.js';
+import type { Runtime } from './runtime.js';
+
+/**
+ * `vmaccess plan <request.json>`: validate a request written as plain JSON
+ * (`{"publicSettings": {...}, "protectedSettings": {...}}`) and print what enable
+ * would do on this machine. Reads only; needs no root.
+ */
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export async function readPlanRequest(runtime: Runtime, file: string): Promise<{ publicSettings: Record<string, unknown>; protectedSettings: Record<string, unknown> }> {
+  const text = await runtime.system.readText(file);
+  if (text === undefined) throw new VmaccessError('SETTINGS_MISSING', `The request file ${file} does not exist.`);
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    throw new VmaccessError('SETTINGS_NOT_JSON', `The request file ${file} is not valid JSON.`);
+  }
+  if (!isPlainObject(document)) throw new VmaccessError('SETTINGS_NOT_JSON', 'The request must be a JSON object with publicSettings and protectedSettings.');
+  const section = (name: string): Record<string, unknown> => {
+    const value = document[name];
+    if (value === undefined || value === null) return {};
+    if (!isPlainObject(value)) throw new VmaccessError('SETTINGS_NOT_JSON', `${name} must be a JSON object.`);
+    return value;
+  };
+  return { publicSettings: section('publicSettings'), protectedSettings: section('protectedSettings') };
+}
+
+export async function plan(runtime: Runtime, file: string, agentLibDir: string): Promise<number> {
+  const { publicSettings, protectedSettings } = await readPlanRequest(runtime, file);
+  const request = parseRequest(publicSettings, protectedSettings, { today: runtime.system.now().toISOString().slice(0, 10) });
+  runtime.print('The request is valid.');
+  for (const warning of request.warnings) runtime.print(`warning: ${warning}`);
+  if (isEmptyRequest(request)) {
+    runtime.print('Enable would do nothing: the request asks for nothing.');
+    return 0;
+  }
+  const context = { system: runtime.system, logger: runtime.logger, paths: runtime.paths, ssh: createSshChangeRequests(), agentLibDir };
+  for (const action of runtime.actions) {
+    if (!action.wants(request)) continue;
+    runtime.print(`${action.name}:`);
+    try {
+      for (const line of await action.plan(request, context)) runtime.print(`  ${line}`);
+    } catch (error) {
+      const reason = isVmaccessError(error) ? `[${error.code}] ${error.statusMessage}` : 'unexpected error';
+      runtime.print(`  cannot plan on this machine: ${reason}`);
+    }
+  }
+  runtime.print('Nothing was changed (plan mode).');
+  return 0;
+}

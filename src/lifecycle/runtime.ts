@@ -1,0 +1,30 @@
+import type { Logger } from 'pino';
+import type { Action } from '../actions/action.js';
+import type { EventSink } from '../handler/events.js';
+import type { HandlerEnvironment } from '../handler/handler-environment.js';
+import type { SystemPaths } from '../system/paths.js';
+import type { System } from '../system/system.js';
+
+/** Everything a lifecycle operation needs, built once by the composition root. */
+export interface Runtime {
+  system: System;
+  logger: Logger;
+  paths: SystemPaths;
+  actions: Action[];
+  version: string;
+  pid: number;
+  /** Short lines for the agent's captured stdout (it keeps 3200 bytes): never secrets. */
+  print(line: string): void;
+}
+
+/** What the guest agent handed this command. */
+export interface Invocation {
+  environment: HandlerEnvironment;
+  /** ConfigSequenceNumber as given, if any. */
+  sequenceFromAgent: string | undefined;
+  /** The agent's lib dir (certificates, ovf-env.xml): the handler directory's parent. */
+  agentLibDir: string;
+  events: EventSink;
+  /** The variables of contract §3.3 that update needs. */
+  agentVariables: Record<string, string | undefined>;
+}

@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import { createActions } from './actions/index.js';
+import { createProgram, isCommanderExit, type HandlerOptions, type LifecycleOperation } from './cli.js';
+import { VmaccessError, isVmaccessError } from './errors.js';
+import { createEventSink } from './handler/events.js';
+import { HANDLER_ENVIRONMENT_FILE, readHandlerEnvironment, type HandlerEnvironment } from './handler/handler-environment.js';
+import { createFileLogger, createSilentLogger } from './handler/log.js';
+import { resolveSequenceNumber } from './handler/sequence.js';
+import { numericCode, writeStatus } from './handler/status.js';
+import { disable } from './lifecycle/disable.js';
+import { enable } from './lifecycle/enable.js';
+import { install } from './lifecycle/install.js';
+import { plan } from './lifecycle/plan.js';
+import type { Invocation, Runtime } from './lifecycle/runtime.js';
+import { uninstall } from './lifecycle/uninstall.js';
+import { update } from './lifecycle/update.js';
+import { defaultSystemPaths } from './system/paths.js';
+import { createRealSystem } from './system/real-system.js';
+import type { System } from './system/system.js';
+import { VERSION } from './version.js';
+
+/**
+ * The composition root and the one error boundary: builds the real system, the
+ * logger and the actions, runs one command, and turns whatever escapes into a
+ * status file (for enable), a log record and an exit code.
+ */
+
+export interface ProcessContext {
+  argv: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+  pid: number;
+  nodeVersion: string;
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const DEFAULT_HANDLER_NAME = 'Microsoft.OSTCExtensions.VMAccessForLinux';
+const AGENT_VARIABLES = [
+  'ConfigSequenceNumber',
+  'AZURE_GUEST_AGENT_EXTENSION_PATH',
+  'AZURE_GUEST_AGENT_EXTENSION_VERSION',
+  'AZURE_GUEST_AGENT_UPDATING_FROM_VERSION',
+  'AZURE_GUEST_AGENT_DISABLE_CMD_EXIT_CODE',
+  'AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE',
+  'VERSION',
+] as const;
+
+function agentLibDirFor(options: HandlerOptions, env: ProcessContext['env'], handlerDir: string): string {
+  if (options.agentLibDir !== undefined) return path.resolve(options.agentLibDir);
+  const extensionPath = env.AZURE_GUEST_AGENT_EXTENSION_PATH;
+  return path.dirname(extensionPath !== undefined && path.isAbsolute(extensionPath) ? extensionPath : handlerDir);
+}
+
+/** Last resort when even HandlerEnvironment.json is unusable: the agent's default status folder. */
+async function writeBoundaryStatus(system: System, statusFolder: string, configFolder: string | undefined, seqText: string | undefined, error: VmaccessError, name: string) {
+  try {
+    const seq = configFolder === undefined ? Number(seqText ?? 0) : ((await resolveSequenceNumber(system, configFolder, seqText)) ?? 0);
+    if (!Number.isInteger(seq)) return;
+    await writeStatus(
+      system,
+      statusFolder,
+      seq,
+      {
+        operation: 'Enable',
+        status: 'error',
+        code: numericCode(error.code),
+        message: `Enable failed [${error.code}]: ${error.statusMessage}`,
+        substatus: [],
+        completion: { settingsDigest: undefined, complete: false, errorCode: error.code },
+      },
+      name,
+    );
+  } catch {
+    // nowhere left to report to but stderr
+  }
+}
+
+async function runLifecycle(operation: LifecycleOperation, options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
+  const environmentFile = path.resolve(proc.cwd, options.handlerEnvironment ?? HANDLER_ENVIRONMENT_FILE);
+  let environment: HandlerEnvironment;
+  try {
+    environment = await readHandlerEnvironment(system, environmentFile);
+  } catch (error) {
+    const failure = isVmaccessError(error) ? error : new VmaccessError('HANDLER_ENVIRONMENT_INVALID', `${environmentFile} cannot be read.`);
+    proc.err(`vmaccess ${operation} failed [${failure.code}]: ${failure.statusMessage}\n`);
+    if (operation === 'enable') {
+      const handlerDir = path.dirname(environmentFile);
+      await writeBoundaryStatus(system, path.join(handlerDir, 'status'), undefined, proc.env.ConfigSequenceNumber, failure, DEFAULT_HANDLER_NAME);
+    }
+    return 1;
+  }
+  const operationId = randomUUID();
+  const logger = await createFileLogger(system, environment.logFolder, { op: operation, version: VERSION, operationId });
+  const runtime: Runtime = {
+    system,
+    logger,
+    paths: defaultSystemPaths(),
+    actions: createActions(),
+    version: VERSION,
+    pid: proc.pid,
+    print: (line) => proc.out(`${line}\n`),
+  };
+  const agentVariables: Record<string, string | undefined> = {};
+  for (const name of AGENT_VARIABLES) agentVariables[name] = proc.env[name];
+  const invocation: Invocation = {
+    environment,
+    sequenceFromAgent: proc.env.ConfigSequenceNumber,
+    agentLibDir: agentLibDirFor(options, proc.env, environment.handlerDir),
+    events: createEventSink(system, environment.eventsFolder, { version: VERSION, operationId, pid: proc.pid }),
+    agentVariables,
+  };
+  try {
+    switch (operation) {
+      case 'install':
+        return await install(runtime, invocation, proc.nodeVersion);
+      case 'enable':
+        return await enable(runtime, invocation);
+      case 'update':
+        return await update(runtime, invocation);
+      case 'disable':
+        return await disable(runtime, invocation);
+      case 'uninstall':
+        return await uninstall(runtime, invocation);
+    }
+  } catch (error) {
+    logger.error({ err: error }, `${operation} stopped by an unexpected error`);
+    const failure = isVmaccessError(error) ? error : new VmaccessError('INTERNAL', `An unexpected error stopped ${operation}; details are in extension.log.`);
+    proc.err(`vmaccess ${operation} failed [${failure.code}]\n`);
+    if (operation === 'enable') {
+      await writeBoundaryStatus(system, environment.statusFolder, environment.configFolder, proc.env.ConfigSequenceNumber, failure, environment.name);
+    }
+    return 1;
+  }
+}
+
+async function runPlan(requestFile: string, options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
+  const runtime: Runtime = {
+    system,
+    logger: createSilentLogger(),
+    paths: defaultSystemPaths(),
+    actions: createActions(),
+    version: VERSION,
+    pid: proc.pid,
+    print: (line) => proc.out(`${line}\n`),
+  };
+  try {
+    return await plan(runtime, path.resolve(proc.cwd, requestFile), options.agentLibDir ?? '/var/lib/waagent');
+  } catch (error) {
+    if (!isVmaccessError(error)) throw error;
+    proc.err(`The request is not valid [${error.code}]: ${error.statusMessage}\n`);
+    return 2;
+  }
+}
+
+export async function main(proc: ProcessContext, system: System = createRealSystem()): Promise<number> {
+  let exitCode = 0;
+  const program = createProgram(
+    {
+      lifecycle: (operation, options) => runLifecycle(operation, options, system, proc),
+      plan: (requestFile, options) => runPlan(requestFile, options, system, proc),
+    },
+    { out: (text) => proc.out(text), err: (text) => proc.err(text) },
+    VERSION,
+    (code) => {
+      exitCode = code;
+    },
+  );
+  try {
+    await program.parseAsync([...proc.argv], { from: 'user' });
+  } catch (error) {
+    if (isCommanderExit(error)) return error.exitCode;
+    proc.err('vmaccess failed unexpectedly\n');
+    return 1;
+  }
+  return exitCode;
+}

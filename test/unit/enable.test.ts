@@ -1,0 +1,252 @@
+import { describe, expect, test } from 'vitest';
+import { VmaccessError } from '../../src/errors.js';
+import { enable } from '../../src/lifecycle/enable.js';
+import { SCRUBBED_MARKER } from '../../src/settings/settings-file.js';
+import {
+  RecordingAction,
+  createAgentLayout,
+  createInvocation,
+  createRuntime,
+  handlerEnvironment,
+  statusOf,
+  statusText,
+  writeSettings,
+} from '../helpers/enable-harness.js';
+import { statusContractViolations } from '../helpers/status-contract.js';
+
+const env = handlerEnvironment();
+const PASSWORD = 'Pa55-word-never-shown';
+
+function setup() {
+  const system = createAgentLayout();
+  const user = new RecordingAction('user');
+  const printed: string[] = [];
+  return { system, user, printed, runtime: createRuntime(system, [user], printed) };
+}
+
+describe('enable: sequence numbers', () => {
+  test('a new sequence number is applied, recorded in mrseq, and reported', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    expect(await enable(runtime, createInvocation(system, '3'))).toBe(0);
+    expect(user.requests).toHaveLength(1);
+    expect(user.requests[0]?.account).toMatchObject({ username: 'alice', password: PASSWORD });
+    expect(system.text(`${env.handlerDir}/mrseq`)).toBe('3');
+    expect(statusOf(system, 3)).toMatchObject({ status: 'success', code: 0 });
+    expect(statusContractViolations(statusText(system, 3) ?? '')).toEqual([]);
+  });
+
+  test('the same sequence number again changes nothing and keeps the earlier status', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    await enable(runtime, createInvocation(system, '3'));
+    const first = statusText(system, 3);
+    // The agent rewrites the settings file, protected blob included, before each enable.
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    system.clock = new Date('2026-01-16T00:00:00Z');
+    expect(await enable(runtime, createInvocation(system, '3'))).toBe(0);
+    expect(user.requests).toHaveLength(1);
+    expect(statusText(system, 3)).toBe(first);
+  });
+
+  test('a run that died part-way is finished by the next enable with the same number', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 5, null, { username: 'alice', password: PASSWORD });
+    user.failWith = new Error('process killed');
+    // First run: an unexpected failure (like a crash) leaves the seq incomplete.
+    expect(await enable(runtime, createInvocation(system, '5'))).toBe(1);
+    expect(system.text(`${env.handlerDir}/mrseq`)).toBeUndefined();
+    writeSettings(system, 5, null, { username: 'alice', password: PASSWORD });
+    user.failWith = undefined;
+    expect(await enable(runtime, createInvocation(system, '5'))).toBe(0);
+    expect(user.requests).toHaveLength(2);
+    expect(statusOf(system, 5).status).toBe('success');
+  });
+
+  test('a transitioning status with mrseq already equal (the original extension crashed) is redone', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 7, null, { username: 'alice', password: PASSWORD });
+    system.addFile(`${env.handlerDir}/mrseq`, '7');
+    system.addFile(`${env.statusFolder}/7.status`, JSON.stringify([{ status: { status: 'transitioning', code: 0 } }]));
+    expect(await enable(runtime, createInvocation(system, '7'))).toBe(0);
+    expect(user.requests).toHaveLength(1);
+  });
+
+  test('a terminal status from the original extension with mrseq equal counts as done (upgrade)', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 7, null, { username: 'alice', password: PASSWORD });
+    system.addFile(`${env.handlerDir}/mrseq`, '7');
+    system.addFile(`${env.statusFolder}/7.status`, JSON.stringify([{ status: { status: 'success', code: 0, formattedMessage: { lang: 'en-US', message: 'ok' } } }]));
+    expect(await enable(runtime, createInvocation(system, '7'))).toBe(0);
+    expect(user.requests).toHaveLength(0);
+  });
+
+  test('the same number with different public settings is new work', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 0, { check_disk: false }, { username: 'alice', password: PASSWORD });
+    await enable(runtime, createInvocation(system, '0'));
+    writeSettings(system, 0, { check_disk: 'false' }, { username: 'alice', password: PASSWORD });
+    await enable(runtime, createInvocation(system, '0'));
+    expect(user.requests).toHaveLength(2);
+  });
+
+  test('the same request re-encrypted by the platform (certificate rotation) is not redone', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 0, null, { username: 'alice', password: PASSWORD });
+    await enable(runtime, createInvocation(system, '0'));
+    // Same plaintext, other ciphertext: the fake blob differs by key order.
+    writeSettings(system, 0, null, { password: PASSWORD, username: 'alice' });
+    await enable(runtime, createInvocation(system, '0'));
+    expect(user.requests).toHaveLength(1);
+  });
+
+  test('without ConfigSequenceNumber the most recently modified settings file wins, not the highest number', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 9, null, { username: 'old', password: PASSWORD }, { mtimeMs: 1_000 });
+    writeSettings(system, 0, null, { username: 'new', password: PASSWORD }, { mtimeMs: 2_000 });
+    expect(await enable(runtime, createInvocation(system, undefined))).toBe(0);
+    expect(user.requests[0]?.account?.username).toBe('new');
+    expect(statusText(system, 0)).toBeDefined();
+  });
+
+  test("the agent's empty 0.settings (no settings at all) succeeds with nothing to do", async () => {
+    const { system, user, runtime } = setup();
+    system.addFile(`${env.configFolder}/0.settings`, '');
+    expect(await enable(runtime, createInvocation(system, '0'))).toBe(0);
+    expect(user.requests).toHaveLength(0);
+    expect(statusOf(system, 0)).toMatchObject({ status: 'success', message: expect.stringContaining('asks for nothing') as string });
+  });
+
+  test('null protected settings are fine', async () => {
+    const { system, runtime } = setup();
+    writeSettings(system, 1, { check_disk: false }, null);
+    expect(await enable(runtime, createInvocation(system, '1'))).toBe(0);
+  });
+});
+
+describe('enable: failures always leave an error status', () => {
+  test.each([
+    ['missing settings file', (system: ReturnType<typeof createAgentLayout>) => void system, 'SETTINGS_MISSING'],
+    ['settings that are not JSON', (system: ReturnType<typeof createAgentLayout>) => system.addFile(`${env.configFolder}/4.settings`, '{"runtimeSettings": [{'), 'SETTINGS_NOT_JSON'],
+    [
+      'undecryptable protected settings',
+      (system: ReturnType<typeof createAgentLayout>) =>
+        system.addFile(
+          `${env.configFolder}/4.settings`,
+          JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: null, protectedSettings: 'bm90IGNtcw==', protectedSettingsCertThumbprint: '1BE9A13AA1321C7C515EF109746998BAB6D86FD1' } }] }),
+        ),
+      'PROTECTED_SETTINGS_UNDECRYPTABLE',
+    ],
+    [
+      'missing certificate',
+      (system: ReturnType<typeof createAgentLayout>) => {
+        writeSettings(system, 4, null, { username: 'alice', password: PASSWORD });
+        void system.remove('/var/lib/waagent/1BE9A13AA1321C7C515EF109746998BAB6D86FD1.prv');
+      },
+      'PROTECTED_SETTINGS_CERT_MISSING',
+    ],
+    ['invalid settings', (system: ReturnType<typeof createAgentLayout>) => writeSettings(system, 4, null, { password: PASSWORD }), 'SETTINGS_INVALID'],
+  ])('%s', async (_name, arrange, code) => {
+    const { system, user, runtime, printed } = setup();
+    arrange(system);
+    expect(await enable(runtime, createInvocation(system, '4'))).toBe(1);
+    const status = statusOf(system, 4);
+    expect(status.status).toBe('error');
+    expect(status.message).toContain(`[${code}]`);
+    expect(status.code).toBeGreaterThan(0);
+    expect(statusText(system, 4)).not.toContain(PASSWORD);
+    expect(printed.join('\n')).not.toContain(PASSWORD);
+    expect(statusContractViolations(statusText(system, 4) ?? '')).toEqual([]);
+    expect(user.requests).toHaveLength(0);
+  });
+
+  test('a failing action gives an error status with one substatus per step and a stable code', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 2, null, { username: 'root', password: PASSWORD });
+    user.failWith = new VmaccessError('USER_PROTECTED', 'The account root is managed by the system and is not changed.');
+    expect(await enable(runtime, createInvocation(system, '2'))).toBe(1);
+    const status = statusOf(system, 2);
+    expect(status).toMatchObject({ status: 'error', code: 31 });
+    expect(status.message).toContain('[USER_PROTECTED]');
+    expect(status.substatus).toEqual([{ name: 'user', status: 'error', message: expect.stringContaining('[USER_PROTECTED]') as string }]);
+    // Deterministic failure: the seq counts as done and is not retried on every boot.
+    expect(system.text(`${env.handlerDir}/mrseq`)).toBe('2');
+  });
+
+  test('an unexpected exception becomes INTERNAL without its text', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 2, null, { username: 'alice', password: PASSWORD });
+    user.failWith = new Error(`spawn chpasswd with ${PASSWORD}`);
+    expect(await enable(runtime, createInvocation(system, '2'))).toBe(1);
+    expect(statusOf(system, 2).message).toContain('[INTERNAL]');
+    expect(statusText(system, 2)).not.toContain(PASSWORD);
+  });
+
+  test('an action the version does not implement says so', async () => {
+    const { system, runtime } = setup();
+    runtime.actions = [
+      {
+        name: 'ssh',
+        wants: (request) => request.resetSsh,
+        plan: () => Promise.resolve([]),
+        apply: () => Promise.reject(new VmaccessError('NOT_IMPLEMENTED', 'The ssh action is not implemented in this version.')),
+      },
+    ];
+    writeSettings(system, 6, null, { reset_ssh: true });
+    expect(await enable(runtime, createInvocation(system, '6'))).toBe(1);
+    expect(statusOf(system, 6)).toMatchObject({ status: 'error', message: expect.stringContaining('[NOT_IMPLEMENTED]') as string });
+  });
+});
+
+describe('enable: secrets and side files', () => {
+  test('protected settings are scrubbed from the settings file after use, leaving valid JSON', async () => {
+    const { system, runtime } = setup();
+    writeSettings(system, 3, { check_disk: false }, { username: 'alice', password: PASSWORD });
+    await enable(runtime, createInvocation(system, '3'));
+    const text = system.text(`${env.configFolder}/3.settings`) ?? '';
+    expect(JSON.parse(text)).toMatchObject({ runtimeSettings: [{ handlerSettings: { protectedSettings: SCRUBBED_MARKER, publicSettings: { check_disk: false } } }] });
+  });
+
+  test('a scrubbed file for an unfinished seq asks for the agent to deliver the settings again', async () => {
+    const { system, user, runtime } = setup();
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    user.failWith = new Error('crash');
+    await enable(runtime, createInvocation(system, '3'));
+    user.failWith = undefined;
+    // No rewrite by the agent in between: the blob is gone.
+    expect(await enable(runtime, createInvocation(system, '3'))).toBe(1);
+    expect(statusOf(system, 3).message).toContain('[PROTECTED_SETTINGS_CONSUMED]');
+    expect(user.requests).toHaveLength(1);
+  });
+
+  test('unknown keys are reported as a warning substatus with the closest name', async () => {
+    const { system, runtime } = setup();
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD, remove_prior_key: true });
+    expect(await enable(runtime, createInvocation(system, '3'))).toBe(0);
+    const status = statusOf(system, 3);
+    expect(status.status).toBe('success');
+    expect(status.substatus).toContainEqual({ name: 'settings', status: 'warning', message: expect.stringContaining('did you mean "remove_prior_keys"') as string });
+  });
+
+  test('one telemetry event per operation, in the agent format', async () => {
+    const { system, runtime } = setup();
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    await enable(runtime, createInvocation(system, '3'));
+    const names = (await system.listDir(env.eventsFolder ?? '')) ?? [];
+    expect(names).toHaveLength(1);
+    expect(names[0]).toMatch(/^\d{20}\.json$/);
+    const event = JSON.parse(system.text(`${env.eventsFolder}/${names[0]}`) ?? '{}') as Record<string, unknown>;
+    expect(Object.keys(event).sort()).toEqual(['EventLevel', 'EventPid', 'EventTid', 'Message', 'OperationId', 'TaskName', 'Timestamp', 'Version']);
+    for (const value of Object.values(event)) expect(typeof value).toBe('string');
+    expect(JSON.stringify(event)).not.toContain(PASSWORD);
+    // Nothing is left staged outside the folder.
+    expect((await system.listDir('/var/log/azure/Microsoft.OSTCExtensions.VMAccessForLinux'))?.filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  test('the lock is released after enable', async () => {
+    const { system, runtime } = setup();
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    await enable(runtime, createInvocation(system, '3'));
+    expect(await system.lstat(`${env.handlerDir}/vmaccess.lock`)).toBeUndefined();
+  });
+});

@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { createRealSystem } from '../../src/system/real-system.js';
+import type { System } from '../../src/system/system.js';
+import { FakeSystem } from '../fakes/fake-system.js';
+
+/**
+ * One contract, two implementations: the fake must behave like the real system for
+ * everything the handler relies on, or unit tests prove nothing.
+ */
+
+interface Subject {
+  system: System;
+  root: string;
+  symlink(link: string, target: string): void;
+  cleanup(): void;
+}
+
+const subjects: [string, () => Subject][] = [
+  [
+    'real system in a temp dir',
+    () => {
+      const root = mkdtempSync(path.join(tmpdir(), 'vmaccess-contract-'));
+      return { system: createRealSystem(), root, symlink: (link, target) => symlinkSync(target, link), cleanup: () => rmSync(root, { recursive: true, force: true }) };
+    },
+  ],
+  [
+    'fake system',
+    () => {
+      const fake = new FakeSystem().addDir('/work');
+      return { system: fake, root: '/work', symlink: (link, target) => fake.addSymlink(link, target), cleanup: () => undefined };
+    },
+  ],
+];
+
+describe.each(subjects)('System contract: %s', (_name, make) => {
+  let subject: Subject;
+  afterEach(() => subject.cleanup());
+  const at = (name: string) => path.join(subject.root, name);
+
+  test('missing files read as undefined, stat as undefined, list as undefined', async () => {
+    subject = make();
+    expect(await subject.system.readText(at('nope'))).toBeUndefined();
+    expect(await subject.system.readBytes(at('nope'))).toBeUndefined();
+    expect(await subject.system.stat(at('nope'))).toBeUndefined();
+    expect(await subject.system.lstat(at('nope/deeper'))).toBeUndefined();
+    expect(await subject.system.listDir(at('nope'))).toBeUndefined();
+  });
+
+  test('writeFileAtomic writes content and mode, and keeps the mode of a file it replaces', async () => {
+    subject = make();
+    await subject.system.writeFileAtomic(at('a'), 'one', { mode: 0o600 });
+    expect(await subject.system.readText(at('a'))).toBe('one');
+    expect((await subject.system.stat(at('a')))?.mode).toBe(0o600);
+    await subject.system.writeFileAtomic(at('a'), 'two');
+    expect(await subject.system.readText(at('a'))).toBe('two');
+    expect((await subject.system.stat(at('a')))?.mode).toBe(0o600);
+    expect(await subject.system.listDir(subject.root)).toEqual(['a']);
+  });
+
+  test('writeFileAtomic into a missing directory fails and leaves nothing', async () => {
+    subject = make();
+    await expect(subject.system.writeFileAtomic(at('missing/a'), 'x')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  test('createExclusive creates once', async () => {
+    subject = make();
+    expect(await subject.system.createExclusive(at('lock'), 'first')).toBe(true);
+    expect(await subject.system.createExclusive(at('lock'), 'second')).toBe(false);
+    expect(await subject.system.readText(at('lock'))).toBe('first');
+  });
+
+  test('lstat sees symlinks, stat follows them', async () => {
+    subject = make();
+    await subject.system.writeFileAtomic(at('target'), 'x');
+    subject.symlink(at('link'), at('target'));
+    expect((await subject.system.lstat(at('link')))?.type).toBe('symlink');
+    expect((await subject.system.stat(at('link')))?.type).toBe('file');
+    expect(await subject.system.readText(at('link'))).toBe('x');
+  });
+
+  test('mkdir, listDir sorted, rename, remove', async () => {
+    subject = make();
+    await subject.system.mkdir(at('d/e'), { recursive: true, mode: 0o700 });
+    expect((await subject.system.stat(at('d/e')))?.type).toBe('directory');
+    await subject.system.writeFileAtomic(at('d/b'), 'b');
+    await subject.system.writeFileAtomic(at('d/a'), 'a');
+    expect(await subject.system.listDir(at('d'))).toEqual(['a', 'b', 'e']);
+    await subject.system.rename(at('d/a'), at('d/c'));
+    expect(await subject.system.listDir(at('d'))).toEqual(['b', 'c', 'e']);
+    await subject.system.remove(at('d/missing'));
+    await subject.system.remove(at('d'), { recursive: true });
+    expect(await subject.system.stat(at('d'))).toBeUndefined();
+  });
+
+  test('mkdir without recursive on an existing directory is EEXIST', async () => {
+    subject = make();
+    await subject.system.mkdir(at('x'));
+    await expect(subject.system.mkdir(at('x'))).rejects.toMatchObject({ code: 'EEXIST' });
+    await subject.system.mkdir(at('x'), { recursive: true });
+  });
+});
+
+describe('real system commands', () => {
+  const system = createRealSystem();
+
+  test('a non-zero exit is a result, not an exception', async () => {
+    const result = await system.run('sh', ['-c', 'echo out; echo err >&2; exit 3']);
+    expect(result).toMatchObject({ exitCode: 3, stdout: 'out\n', stderr: 'err\n', timedOut: false, started: true });
+  });
+
+  test('input goes to stdin, not argv', async () => {
+    const result = await system.run('cat', [], { input: 'secret-on-stdin' });
+    expect(result.stdout).toBe('secret-on-stdin');
+  });
+
+  test('a missing program is reported as not started', async () => {
+    const result = await system.run('/nonexistent/program', []);
+    expect(result.started).toBe(false);
+    expect(result.exitCode).not.toBe(0);
+  });
+
+  test('commands run with a fixed C locale and PATH, not the caller environment', async () => {
+    const result = await system.run('sh', ['-c', 'echo "$LC_ALL|$PATH|${HOME:-unset}"']);
+    expect(result.stdout.trim()).toBe('C|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|unset');
+  });
+
+  test('a command past its timeout is killed', async () => {
+    const result = await system.run('sleep', ['5'], { timeoutMs: 200 });
+    expect(result.timedOut).toBe(true);
+    expect(result.exitCode).not.toBe(0);
+  });
+});
