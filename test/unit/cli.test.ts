@@ -1,0 +1,82 @@
+import { describe, expect, test } from 'vitest';
+import { main, type ProcessContext } from '../../src/main.js';
+import { FakeSystem } from '../fakes/fake-system.js';
+
+function processContext(argv: string[]): ProcessContext & { output: string[]; errors: string[] } {
+  const output: string[] = [];
+  const errors: string[] = [];
+  return {
+    argv,
+    env: {},
+    cwd: '/work',
+    pid: 1234,
+    nodeVersion: 'v20.20.2',
+    out: (text) => output.push(text),
+    err: (text) => errors.push(text),
+    output,
+    errors,
+  };
+}
+
+const PASSWORD = 'Plan-Secret-123';
+
+describe('vmaccess plan', () => {
+  test('a valid request prints the plan of each action it involves and changes nothing', async () => {
+    const system = new FakeSystem().addFile('/work/request.json', JSON.stringify({ publicSettings: { check_disk: 'true', chek: 1 }, protectedSettings: {} }));
+    system.onCommand(() => true, () => ({ exitCode: 1, stderr: 'not available in this test' }));
+    const before = new Map(system.nodes);
+    const proc = processContext(['plan', 'request.json']);
+    expect(await main(proc, system)).toBe(0);
+    const printed = proc.output.join('');
+    expect(printed).toContain('The request is valid.');
+    expect(printed).toContain('warning: publicSettings: unknown setting "chek"');
+    expect(printed).toContain('disk:');
+    expect(printed).not.toContain('user:');
+    expect(printed).toContain('Nothing was changed (plan mode).');
+    expect([...system.nodes.keys()]).toEqual([...before.keys()]);
+  });
+
+  test('an invalid request exits 2 with the problems and without the password', async () => {
+    const system = new FakeSystem().addFile('/work/request.json', JSON.stringify({ protectedSettings: { password: PASSWORD, remove_user: 'x', reset_ssh: true } }));
+    const proc = processContext(['plan', 'request.json']);
+    expect(await main(proc, system)).toBe(2);
+    const errors = proc.errors.join('');
+    expect(errors).toContain('[SETTINGS_INVALID]');
+    expect(errors).toContain('protectedSettings.password: needs username');
+    expect(errors).not.toContain(PASSWORD);
+  });
+
+  test.each([
+    ['missing file', undefined, 'SETTINGS_MISSING'],
+    ['not JSON', '{', 'SETTINGS_NOT_JSON'],
+    ['protectedSettings not an object', '{"protectedSettings": "abc"}', 'SETTINGS_NOT_JSON'],
+  ])('%s', async (_name, text, code) => {
+    const system = new FakeSystem().addDir('/work');
+    if (text !== undefined) system.addFile('/work/request.json', text);
+    const proc = processContext(['plan', 'request.json']);
+    expect(await main(proc, system)).toBe(2);
+    expect(proc.errors.join('')).toContain(`[${code}]`);
+  });
+});
+
+describe('command line', () => {
+  test('--version prints the version', async () => {
+    const proc = processContext(['--version']);
+    expect(await main(proc, new FakeSystem())).toBe(0);
+    expect(proc.output.join('')).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  test('an unknown command fails with usage help', async () => {
+    const proc = processContext(['frobnicate']);
+    expect(await main(proc, new FakeSystem())).not.toBe(0);
+    expect(proc.errors.join('')).toContain('unknown command');
+  });
+
+  test('a lifecycle command without HandlerEnvironment.json fails, and enable leaves an error status', async () => {
+    const system = new FakeSystem().addDir('/work/status');
+    const proc = { ...processContext(['enable']), env: { ConfigSequenceNumber: '4' } };
+    expect(await main(proc, system)).toBe(1);
+    expect(proc.errors.join('')).toContain('[HANDLER_ENVIRONMENT_INVALID]');
+    expect(system.text('/work/status/4.status')).toContain('HANDLER_ENVIRONMENT_INVALID');
+  });
+});
