@@ -92,7 +92,11 @@ async function runLifecycle(operation: LifecycleOperation, options: HandlerOptio
     return 1;
   }
   const operationId = randomUUID();
-  const logger = await createFileLogger(system, environment.logFolder, { op: operation, version: VERSION, operationId });
+  // A log folder that cannot be written must not stop a rescue: carry on without a file log.
+  const logger = await createFileLogger(system, environment.logFolder, { op: operation, version: VERSION, operationId }).catch(() => {
+    proc.err(`vmaccess: cannot write logs in ${environment.logFolder}; continuing without extension.log\n`);
+    return createSilentLogger();
+  });
   const runtime: Runtime = {
     system,
     logger,
