@@ -13,7 +13,7 @@ export const REQUIRED_TOOLS = ['openssl'] as const;
 export const TOOLS_BY_ACTION: Record<string, readonly string[]> = {
   accounts: ['useradd', 'usermod', 'userdel', 'chpasswd', 'chage', 'visudo'],
   'ssh server': ['sshd', 'ssh-keygen'],
-  disks: ['blkid', 'findmnt', 'mount', 'umount', 'e2fsck', 'fsck'],
+  disks: ['blkid', 'mount', 'umount', 'e2fsck', 'dumpe2fs'],
 };
 const MINIMUM_NODE_MAJOR = 20;
 

@@ -47,7 +47,9 @@ export async function plan(runtime: Runtime, file: string, agentLibDir: string):
     if (!action.wants(request)) continue;
     runtime.print(`${action.name}:`);
     try {
-      for (const line of await action.plan(request, context)) runtime.print(`  ${line}`);
+      // Lines are printed under the action's name; a repeated "name:" prefix is dropped.
+      const prefix = `${action.name}: `;
+      for (const line of await action.plan(request, context)) runtime.print(`  ${line.startsWith(prefix) ? line.slice(prefix.length) : line}`);
     } catch (error) {
       const reason = isVmaccessError(error) ? `[${error.code}] ${error.statusMessage}` : 'unexpected error';
       runtime.print(`  cannot plan on this machine: ${reason}`);

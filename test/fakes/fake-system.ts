@@ -22,6 +22,8 @@ export interface CommandCall {
   args: string[];
   input: string | undefined;
   env: Record<string, string> | undefined;
+  /** The timeout the caller asked for, so tests can check every command is bounded. */
+  timeoutMs?: number | undefined;
 }
 
 export type CommandScript = (
@@ -121,7 +123,7 @@ export class FakeSystem implements System {
 
   async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const input = options.input === undefined ? undefined : typeof options.input === 'string' ? options.input : decoder.decode(options.input);
-    const call: CommandCall = { file, args: [...args], input, env: options.env };
+    const call: CommandCall = { file, args: [...args], input, env: options.env, timeoutMs: options.timeoutMs };
     this.calls.push(call);
     for (const { match, script } of this.scripts) {
       if (!match(call)) continue;
