@@ -11,7 +11,7 @@ import type { Invocation, Runtime } from './runtime.js';
 
 export const REQUIRED_TOOLS = ['openssl'] as const;
 export const TOOLS_BY_ACTION: Record<string, readonly string[]> = {
-  accounts: ['useradd', 'usermod', 'userdel', 'chpasswd', 'chage', 'visudo'],
+  accounts: ['useradd', 'usermod', 'userdel', 'chpasswd', 'chage', 'visudo', 'getent', 'setpriv'],
   'ssh server': ['sshd', 'ssh-keygen'],
   disks: ['blkid', 'mount', 'umount', 'e2fsck', 'dumpe2fs'],
 };

@@ -1,0 +1,263 @@
+import * as path from 'node:path';
+import { VmaccessError, isVmaccessError } from '../errors.js';
+import { mergeAuthorizedKeys } from '../config/authorized-keys.js';
+import type { AuthorizedKeysMerge } from '../config/authorized-keys.js';
+import type { SshPublicKey } from '../config/ssh-public-key.js';
+import type { PasswdEntry } from '../config/passwd.js';
+import type { FileInfo, System } from '../system/system.js';
+import { readEffectiveSshdConfig } from './sshd-effective.js';
+
+/**
+ * The authorized_keys file sshd reads for a user, checked the way sshd's StrictModes
+ * checks it and written without ever following a link planted by the user: every
+ * component is looked at with lstat before anything is created, chowned or written.
+ */
+
+export const DEFAULT_AUTHORIZED_KEYS = '.ssh/authorized_keys';
+const DEFAULT_AUTHORIZED_KEYS_2 = '.ssh/authorized_keys2';
+/** Present when the kernel runs SELinux; labels of new files must then be restored. */
+export const SELINUX_ENFORCE_FILE = '/sys/fs/selinux/enforce';
+
+export interface KeysFileLocation {
+  file: string;
+  /** The other files sshd also reads (later AuthorizedKeysFile entries): remove_prior_keys empties them. */
+  others: string[];
+  /** Why the file is not what sshd -T reported, when it is not. */
+  note: string | undefined;
+}
+
+/** Expand AuthorizedKeysFile tokens (sshd_config(5): %% %h %u %U); undefined for unknown tokens. */
+export function expandAuthorizedKeysPath(pattern: string, user: PasswdEntry): string | undefined {
+  let unknown = false;
+  const expanded = pattern.replace(/%(.)/g, (_whole, token: string) => {
+    switch (token) {
+      case '%':
+        return '%';
+      case 'h':
+        return user.home;
+      case 'u':
+        return user.name;
+      case 'U':
+        return String(user.uid);
+      default:
+        unknown = true;
+        return '';
+    }
+  });
+  if (unknown) return undefined;
+  // Relative paths are relative to the home directory from the passwd database.
+  const absolute = expanded.startsWith('/') ? expanded : `${user.home.replace(/\/+$/, '')}/${expanded}`;
+  return path.posix.normalize(absolute);
+}
+
+/**
+ * Where sshd will look for this user's keys: the first AuthorizedKeysFile entry from
+ * `sshd -T -C user=...`. When sshd cannot tell us (not installed, no host keys, the
+ * configuration is broken), the OpenSSH default with a note saying so.
+ */
+export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry): Promise<KeysFileLocation> {
+  const fallback = (reason: string): KeysFileLocation => ({
+    file: expandAuthorizedKeysPath(DEFAULT_AUTHORIZED_KEYS, user)!,
+    // OpenSSH's compiled-in default also reads authorized_keys2.
+    others: [expandAuthorizedKeysPath(DEFAULT_AUTHORIZED_KEYS_2, user)!],
+    note: `${reason}; using the OpenSSH default ${DEFAULT_AUTHORIZED_KEYS}`,
+  });
+  let patterns: string[];
+  try {
+    const effective = await readEffectiveSshdConfig(system, { user: user.name });
+    patterns = (effective.get('authorizedkeysfile') ?? '').split(/\s+/).filter((entry) => entry !== '');
+  } catch (error) {
+    if (!isVmaccessError(error)) throw error;
+    return fallback(`sshd -T could not report the effective AuthorizedKeysFile (${error.code})`);
+  }
+  if (patterns.length === 0) return fallback('sshd -T reported no AuthorizedKeysFile');
+  if (patterns.length === 1 && patterns[0]!.toLowerCase() === 'none') {
+    return fallback('sshd is configured with "AuthorizedKeysFile none", so it reads no key file until that changes');
+  }
+  const [first, ...rest] = patterns.map((pattern) => expandAuthorizedKeysPath(pattern, user));
+  if (first === undefined) return fallback('the effective AuthorizedKeysFile uses a token vmaccess cannot expand');
+  const others = rest.filter((other): other is string => other !== undefined && other !== first);
+  return { file: first, others: [...new Set(others)], note: undefined };
+}
+
+function unsafe(file: string, reason: string): VmaccessError {
+  return new VmaccessError('SSH_KEY_PATH_UNSAFE', `Refusing to write ${file}: ${reason}.`, {
+    hint: 'Fix the ownership or remove the link, then run the request again.',
+  });
+}
+
+function isWithin(child: string, parent: string): boolean {
+  const base = parent.replace(/\/+$/, '');
+  return child === base || child.startsWith(`${base}/`);
+}
+
+export interface KeysFileCheck {
+  file: string;
+  /** The existing key file, when there is one. */
+  existing: FileInfo | undefined;
+  /** Directories to create, outermost first. */
+  missingDirs: string[];
+  /**
+   * Whether the user owns a directory on the way: then the user can swap path components
+   * between our check and our write, so the write runs as the user (see writeAuthorizedKeys).
+   */
+  userControlled: boolean;
+}
+
+function checkOwnerAndMode(component: string, info: FileInfo, user: PasswdEntry, file: string): void {
+  if (info.uid !== 0 && info.uid !== user.uid) throw unsafe(file, `${component} is owned by uid ${info.uid}, not by root or ${user.name}`);
+  // sshd's StrictModes refuses group- or world-writable directories on the way (secure_path).
+  if ((info.mode & 0o022) !== 0) throw unsafe(file, `${component} is writable by group or others (sshd would refuse it too)`);
+}
+
+/**
+ * Check every component of the path, read-only. Refuses symbolic links the user could
+ * have planted (anywhere under the home directory, or not owned by root), components not
+ * owned by root or the user, group/world-writable directories, and a key file that is not
+ * a plain file.
+ */
+export async function checkAuthorizedKeysPath(system: System, file: string, user: PasswdEntry): Promise<KeysFileCheck> {
+  if (!file.startsWith('/') || file.split('/').includes('..')) throw unsafe(file, 'the path is not absolute and normalized');
+  const parts = file.split('/').filter((part) => part !== '');
+  const missingDirs: string[] = [];
+  let userControlled = false;
+  let current = '';
+  for (const part of parts.slice(0, -1)) {
+    current = `${current}/${part}`;
+    if (missingDirs.length > 0) {
+      missingDirs.push(current);
+      continue;
+    }
+    const info = await system.lstat(current);
+    if (info === undefined) {
+      missingDirs.push(current);
+      continue;
+    }
+    if (info.type === 'symlink') {
+      // A root-owned link outside the home (e.g. /home -> /var/home) is the system's own
+      // layout; anything under the home, or owned by someone else, could be a trap.
+      if (isWithin(current, user.home) || info.uid !== 0) throw unsafe(file, `${current} is a symbolic link`);
+      const target = await system.stat(current);
+      if (target?.type !== 'directory') throw unsafe(file, `${current} does not lead to a directory`);
+      checkOwnerAndMode(current, target, user, file);
+      userControlled ||= target.uid === user.uid;
+      continue;
+    }
+    if (info.type !== 'directory') throw unsafe(file, `${current} is not a directory`);
+    checkOwnerAndMode(current, info, user, file);
+    userControlled ||= info.uid === user.uid;
+  }
+  if (missingDirs.length > 0) return { file, existing: undefined, missingDirs, userControlled };
+  const existing = await system.lstat(file);
+  if (existing !== undefined) {
+    if (existing.type === 'symlink') throw unsafe(file, 'the key file is a symbolic link');
+    if (existing.type !== 'file') throw unsafe(file, 'the key file is not a regular file');
+    if (existing.uid !== 0 && existing.uid !== user.uid) throw unsafe(file, `the key file is owned by uid ${existing.uid}, not by root or ${user.name}`);
+    // Inside the home a root-owned file is only plausible as root:root; anything else
+    // (e.g. a hard link to /etc/shadow, root:shadow) must not be read and rewritten.
+    if (existing.uid === 0 && existing.gid !== 0 && isWithin(file, user.home)) {
+      throw unsafe(file, 'the key file is owned by root with a non-root group');
+    }
+  }
+  return { file, existing, missingDirs, userControlled };
+}
+
+export interface KeysFileResult {
+  file: string;
+  merge: AuthorizedKeysMerge;
+  createdDirs: string[];
+  notes: string[];
+}
+
+/** What writing these keys would do, without writing (for plans and for the no-change check). */
+export async function previewAuthorizedKeys(
+  system: System,
+  check: KeysFileCheck,
+  keys: readonly SshPublicKey[],
+  replace: boolean,
+): Promise<AuthorizedKeysMerge> {
+  const current = check.existing === undefined ? undefined : await system.readText(check.file);
+  return mergeAuthorizedKeys(current, keys, { replace });
+}
+
+/**
+ * Runs as the account's owner (setpriv), so the kernel decides where the file can go: if
+ * the user swaps ~/.ssh for a link to /root/.ssh after our checks, the write is refused
+ * instead of landing in root's keys. mkdir fails on anything already at a name, the
+ * temporary name comes from mktemp (O_EXCL), and `mv -T` replaces a link at the target
+ * rather than following it. Arguments: mode, file, directories to create (outermost first).
+ */
+const WRITE_AS_USER_SCRIPT = [
+  'set -eu',
+  'umask 077',
+  'mode=$1; file=$2; shift 2',
+  'for dir in "$@"; do mkdir -m 700 -- "$dir"; done',
+  'tmp=$(mktemp -- "${file%/*}/.authorized_keys.vmaccess-XXXXXX")',
+  'if cat > "$tmp" && chmod "$mode" -- "$tmp" && { sync -- "$tmp" 2>/dev/null || :; } && mv -f -T -- "$tmp" "$file"; then exit 0; fi',
+  'rm -f -- "$tmp"',
+  'exit 1',
+].join('\n');
+
+async function writeAsUser(system: System, check: KeysFileCheck, user: PasswdEntry, text: string, mode: number): Promise<boolean> {
+  const result = await system.run(
+    'setpriv',
+    ['--reuid', String(user.uid), '--regid', String(user.gid), '--clear-groups', '--', '/bin/sh', '-c', WRITE_AS_USER_SCRIPT, 'vmaccess-keys', mode.toString(8), check.file, ...check.missingDirs],
+    { input: text, timeoutMs: 30_000 },
+  );
+  if (!result.started) return false;
+  if (result.exitCode !== 0) {
+    const reason = result.stderr.split('\n').find((line) => line.trim() !== '')?.trim().slice(0, 200) ?? `exit ${result.exitCode}`;
+    throw unsafe(check.file, `writing it as ${user.name} failed (${reason}); a path component may have changed, or one inside the home is not ${user.name}'s`);
+  }
+  return true;
+}
+
+/**
+ * Write the keys; nothing is written when the content would not change. Where the user
+ * controls a directory on the way, directories and file are made as the user (0700,
+ * file 0600 or the existing file's mode). Elsewhere (root-owned directories only) root
+ * writes: missing directories 0755 root-owned (0700 and chowned when inside the home),
+ * then the file atomically, 0600 owned by the user when new, an existing file keeping
+ * its owner and mode.
+ */
+export async function writeAuthorizedKeys(
+  system: System,
+  check: KeysFileCheck,
+  user: PasswdEntry,
+  keys: readonly SshPublicKey[],
+  replace: boolean,
+): Promise<KeysFileResult> {
+  const merge = await previewAuthorizedKeys(system, check, keys, replace);
+  const notes: string[] = [];
+  if (!merge.changed) return { file: check.file, merge, createdDirs: [], notes };
+  const existing = check.existing;
+  const mode = existing?.mode ?? 0o600;
+  let written = false;
+  if (check.userControlled) {
+    written = await writeAsUser(system, check, user, merge.text, mode);
+    if (!written) notes.push('setpriv is missing: written as root after checking every path component');
+  }
+  if (!written) {
+    for (const dir of check.missingDirs) {
+      const inHome = isWithin(dir, user.home);
+      await system.mkdir(dir, { mode: inHome ? 0o700 : 0o755 });
+      // Check what we created before handing it over (never chown an unchecked path).
+      const created = await system.lstat(dir);
+      if (created?.type !== 'directory' || created.uid !== 0) throw unsafe(check.file, `${dir} changed while it was being created`);
+      if (inHome) await system.chown(dir, user.uid, user.gid);
+    }
+    await system.writeFileAtomic(check.file, merge.text, { mode, uid: existing?.uid ?? user.uid, gid: existing?.gid ?? user.gid });
+  }
+  const labelled = await restoreSelinuxLabels(system, check.missingDirs[0] ?? check.file, check.missingDirs.length > 0);
+  if (labelled !== undefined) notes.push(labelled);
+  return { file: check.file, merge, createdDirs: check.missingDirs, notes };
+}
+
+/** Restore SELinux contexts of what we created, when SELinux is present; a note when it could not be done. */
+export async function restoreSelinuxLabels(system: System, target: string, recursive: boolean): Promise<string | undefined> {
+  if ((await system.stat(SELINUX_ENFORCE_FILE)) === undefined) return undefined;
+  const result = await system.run('restorecon', recursive ? ['-R', '--', target] : ['--', target], { timeoutMs: 30_000 });
+  if (!result.started) return 'SELinux is enabled but restorecon is missing: the new files may carry the wrong label';
+  if (result.exitCode !== 0) return `restorecon failed (exit ${result.exitCode}): the new files may carry the wrong label`;
+  return 'SELinux labels restored';
+}
