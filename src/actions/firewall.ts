@@ -1,0 +1,215 @@
+import type { System } from '../system/system.js';
+
+/**
+ * Making sure the SSH port(s) are open in the host firewall (reset_ssh). Only the
+ * ports sshd listens on, only where something would block them, IPv4 and IPv6.
+ * Front-ends first: when firewalld or ufw is active it owns the rules and is the
+ * only thing changed; otherwise iptables/ip6tables and native nftables tables.
+ * Every loop runs over a finite list of ports and chains, and every command has
+ * a timeout (the original could loop forever waiting for the firewall).
+ */
+
+export interface FirewallCommand {
+  file: string;
+  args: string[];
+}
+
+export interface FirewallRule {
+  /** Human-readable, for the plan and the status: `iptables: accept tcp/22 in INPUT`. */
+  description: string;
+  commands: FirewallCommand[];
+}
+
+export interface FirewallPlan {
+  rules: FirewallRule[];
+  /** What was looked at and found fine, or could not be inspected. */
+  notes: string[];
+}
+
+const TIMEOUT_MS = 20_000;
+
+async function runQuiet(system: System, file: string, args: string[]): Promise<{ ok: boolean; stdout: string; started: boolean }> {
+  const result = await system.run(file, args, { timeoutMs: TIMEOUT_MS });
+  return { ok: result.started && result.exitCode === 0, stdout: result.stdout, started: result.started };
+}
+
+/** `iptables -S INPUT`: does anything in INPUT drop or reject, or is the policy DROP? */
+export function iptablesBlocks(listing: string): boolean {
+  return listing.split('\n').some((line) => /^-P INPUT (DROP|REJECT)\b/.test(line) || (/^-A INPUT\b/.test(line) && /-j (DROP|REJECT)\b/.test(line)));
+}
+
+export function iptablesAccepts(listing: string, port: number): boolean {
+  return listing.split('\n').some((line) => {
+    if (!/^-A INPUT\b/.test(line) || !/-j ACCEPT\b/.test(line) || /! --dport/.test(line)) return false;
+    if (/-p (udp|icmp)/.test(line)) return false;
+    const single = /--dport (\d+)(?::(\d+))?\b/.exec(line);
+    if (single !== null) {
+      const low = Number(single[1]);
+      const high = single[2] === undefined ? low : Number(single[2]);
+      return port >= low && port <= high;
+    }
+    const multi = /--dports (\S+)/.exec(line);
+    if (multi?.[1] !== undefined) return multi[1].split(',').some((item) => Number(item) === port);
+    // An ACCEPT without conditions other than state/interface lo is not about this port.
+    return false;
+  });
+}
+
+/** `ufw status` lines such as `22/tcp  ALLOW  Anywhere` or `OpenSSH  ALLOW  Anywhere`. */
+export function ufwAllows(status: string, port: number): boolean {
+  return status.split('\n').some((line) => {
+    const [target] = line.trim().split(/\s+/);
+    if (!/\bALLOW\b/.test(line) || target === undefined) return false;
+    if (target === `${port}/tcp` || target === String(port)) return true;
+    return port === 22 && target === 'OpenSSH';
+  });
+}
+
+interface NftObject {
+  table?: { family: string; name: string };
+  chain?: { family: string; table: string; name: string; hook?: string; policy?: string; type?: string };
+  rule?: { family: string; table: string; chain: string; expr?: unknown[] };
+}
+
+function exprHasVerdict(expr: unknown[] | undefined, verdicts: string[]): boolean {
+  return (expr ?? []).some((item) => typeof item === 'object' && item !== null && verdicts.some((verdict) => verdict in item));
+}
+
+function exprAcceptsTcpPort(expr: unknown[] | undefined, port: number): boolean {
+  if (!exprHasVerdict(expr, ['accept'])) return false;
+  return (expr ?? []).some((item) => {
+    const match = (item as { match?: { op?: string; left?: { payload?: { protocol?: string; field?: string } }; right?: unknown } }).match;
+    if (match?.left?.payload?.protocol !== 'tcp' || match.left.payload.field !== 'dport') return false;
+    if (match.op !== undefined && match.op !== '==' && match.op !== 'in') return false;
+    const right = match.right;
+    if (typeof right === 'number') return right === port;
+    const set = (right as { set?: unknown[] } | undefined)?.set;
+    if (Array.isArray(set)) {
+      return set.some((element) => element === port || (Array.isArray((element as { range?: unknown[] }).range) && isInRange((element as { range: unknown[] }).range, port)));
+    }
+    const range = (right as { range?: unknown[] } | undefined)?.range;
+    return Array.isArray(range) && isInRange(range, port);
+  });
+}
+
+function isInRange(range: unknown[], port: number): boolean {
+  const [low, high] = range;
+  return typeof low === 'number' && typeof high === 'number' && port >= low && port <= high;
+}
+
+/** Native nftables input chains that block and lack an accept for the port. */
+export function nftMissingAccepts(rulesetJson: string, ports: readonly number[], skipTable: (family: string, table: string) => boolean): FirewallRule[] {
+  let objects: NftObject[];
+  try {
+    objects = ((JSON.parse(rulesetJson) as { nftables?: NftObject[] }).nftables ?? []).filter((item) => typeof item === 'object');
+  } catch {
+    return [];
+  }
+  const rules: FirewallRule[] = [];
+  const chains = objects.map((item) => item.chain).filter((chain): chain is NonNullable<NftObject['chain']> => chain?.hook === 'input');
+  for (const chain of chains) {
+    if (!['ip', 'ip6', 'inet'].includes(chain.family) || skipTable(chain.family, chain.table)) continue;
+    const chainRules = objects.map((item) => item.rule).filter((rule) => rule !== undefined && rule.family === chain.family && rule.table === chain.table && rule.chain === chain.name);
+    const blocks = chain.policy === 'drop' || chainRules.some((rule) => exprHasVerdict(rule?.expr, ['drop', 'reject']));
+    if (!blocks) continue;
+    for (const port of ports) {
+      if (chainRules.some((rule) => exprAcceptsTcpPort(rule?.expr, port))) continue;
+      rules.push({
+        description: `nftables: accept tcp/${port} in ${chain.family} ${chain.table} ${chain.name}`,
+        commands: [{ file: 'nft', args: ['insert', 'rule', chain.family, chain.table, chain.name, 'tcp', 'dport', String(port), 'accept'] }],
+      });
+    }
+  }
+  return rules;
+}
+
+const IPTABLES_NFT_TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
+
+export async function planFirewall(system: System, ports: readonly number[]): Promise<FirewallPlan> {
+  const plan: FirewallPlan = { rules: [], notes: [] };
+
+  const firewalld = await runQuiet(system, 'firewall-cmd', ['--state']);
+  if (firewalld.ok) {
+    for (const port of ports) {
+      const open = (await runQuiet(system, 'firewall-cmd', [`--query-port=${port}/tcp`])).ok || (port === 22 && (await runQuiet(system, 'firewall-cmd', ['--query-service=ssh'])).ok);
+      if (open) plan.notes.push(`firewalld already allows tcp/${port}`);
+      else {
+        plan.rules.push({
+          description: `firewalld: allow tcp/${port} (runtime and permanent)`,
+          commands: [
+            { file: 'firewall-cmd', args: [`--add-port=${port}/tcp`] },
+            { file: 'firewall-cmd', args: ['--permanent', `--add-port=${port}/tcp`] },
+          ],
+        });
+      }
+    }
+    return plan;
+  }
+
+  const ufw = await runQuiet(system, 'ufw', ['status']);
+  if (ufw.ok && /^Status: active/m.test(ufw.stdout)) {
+    for (const port of ports) {
+      if (ufwAllows(ufw.stdout, port)) plan.notes.push(`ufw already allows tcp/${port}`);
+      else plan.rules.push({ description: `ufw: allow tcp/${port}`, commands: [{ file: 'ufw', args: ['allow', `${port}/tcp`] }] });
+    }
+    return plan;
+  }
+
+  let iptablesIsNft = false;
+  for (const tool of ['iptables', 'ip6tables'] as const) {
+    const listing = await runQuiet(system, tool, ['-w', '10', '-S', 'INPUT']);
+    if (!listing.started) {
+      plan.notes.push(`${tool} is not installed`);
+      continue;
+    }
+    if (!listing.ok) {
+      plan.notes.push(`${tool} rules could not be read`);
+      continue;
+    }
+    if (tool === 'iptables') iptablesIsNft = /nf_tables/.test((await runQuiet(system, tool, ['-V'])).stdout);
+    if (!iptablesBlocks(listing.stdout)) {
+      plan.notes.push(`${tool}: INPUT accepts by default`);
+      continue;
+    }
+    for (const port of ports) {
+      if (iptablesAccepts(listing.stdout, port)) plan.notes.push(`${tool} already accepts tcp/${port}`);
+      else {
+        plan.rules.push({
+          description: `${tool}: accept tcp/${port} at the top of INPUT`,
+          commands: [{ file: tool, args: ['-w', '10', '-I', 'INPUT', '1', '-p', 'tcp', '-m', 'tcp', '--dport', String(port), '-j', 'ACCEPT'] }],
+        });
+      }
+    }
+  }
+
+  const nft = await runQuiet(system, 'nft', ['-j', 'list', 'ruleset']);
+  if (!nft.started) plan.notes.push('nft is not installed');
+  else if (!nft.ok) plan.notes.push('the nftables ruleset could not be read');
+  else {
+    // Tables that iptables-nft manages were handled through iptables above.
+    const skip = (family: string, table: string): boolean => iptablesIsNft && (family === 'ip' || family === 'ip6') && IPTABLES_NFT_TABLES.has(table);
+    plan.rules.push(...nftMissingAccepts(nft.stdout, ports, skip));
+  }
+  return plan;
+}
+
+export interface FirewallResult {
+  added: string[];
+  failed: string[];
+}
+
+export async function applyFirewall(system: System, plan: FirewallPlan): Promise<FirewallResult> {
+  const result: FirewallResult = { added: [], failed: [] };
+  for (const rule of plan.rules) {
+    let ok = true;
+    for (const command of rule.commands) {
+      const run = await system.run(command.file, command.args, { timeoutMs: TIMEOUT_MS });
+      if (!run.started || run.exitCode !== 0) {
+        ok = false;
+        break;
+      }
+    }
+    (ok ? result.added : result.failed).push(rule.description);
+  }
+  return result;
+}

@@ -1,0 +1,199 @@
+import * as path from 'node:path';
+import { errnoCode } from '../errors.js';
+import type { SystemPaths } from '../system/paths.js';
+import type { System } from '../system/system.js';
+
+/**
+ * Two kinds of backup:
+ * - the VM's original configuration, kept once, before the first change the
+ *   extension makes: /var/cache/vmaccess/backup (sshd_config, the original
+ *   extension's path, so VMs that ran it keep their backup) and the drop-ins beside
+ *   it in backup.d/ (written with a `.complete` marker last, so a crash half-way
+ *   is redone). restore_backup_ssh brings these back.
+ * - this run's undo record: the exact bytes, mode and owner of every file the run
+ *   changes, used to roll back when sshd does not come back.
+ */
+
+export const BACKUP_COMPLETE_MARKER = '.complete';
+
+export function dropInBackupDir(paths: SystemPaths): string {
+  return path.join(path.dirname(paths.sshdBackup), 'backup.d');
+}
+
+export interface OriginalBackup {
+  main: string | undefined;
+  /** Drop-in name -> content; undefined when no drop-in backup was ever taken (original extension). */
+  dropIns: Map<string, string> | undefined;
+}
+
+export async function readOriginalBackup(system: System, paths: SystemPaths): Promise<OriginalBackup> {
+  const main = await system.readText(paths.sshdBackup);
+  const dir = dropInBackupDir(paths);
+  const names = await system.listDir(dir);
+  if (names === undefined || !names.includes(BACKUP_COMPLETE_MARKER)) return { main, dropIns: undefined };
+  const dropIns = new Map<string, string>();
+  for (const name of names) {
+    if (name === BACKUP_COMPLETE_MARKER) continue;
+    const content = await system.readText(path.join(dir, name));
+    if (content !== undefined) dropIns.set(name, content);
+  }
+  return { main, dropIns };
+}
+
+/**
+ * Keeps the first backup ever taken: an existing /var/cache/vmaccess/backup is the
+ * VM's original and is never overwritten. Returns what it created.
+ */
+export async function ensureOriginalBackup(
+  system: System,
+  paths: SystemPaths,
+  live: { mainContent: string | undefined; dropInDir: string; ownDropInName: string },
+): Promise<string[]> {
+  const created: string[] = [];
+  await system.mkdir(path.dirname(paths.sshdBackup), { recursive: true, mode: 0o755 });
+  if (live.mainContent !== undefined && (await system.createExclusive(paths.sshdBackup, live.mainContent, { mode: 0o600 }))) {
+    created.push(paths.sshdBackup);
+  }
+  const dir = dropInBackupDir(paths);
+  const existing = await system.listDir(dir);
+  if (existing?.includes(BACKUP_COMPLETE_MARKER) === true) return created;
+  await system.remove(dir, { recursive: true });
+  await system.mkdir(dir, { mode: 0o700 });
+  for (const name of (await system.listDir(live.dropInDir)) ?? []) {
+    // The extension's own drop-in is not part of the VM's original configuration.
+    if (name === live.ownDropInName) continue;
+    const source = path.join(live.dropInDir, name);
+    if ((await system.stat(source))?.type !== 'file') continue;
+    const content = await system.readBytes(source);
+    if (content !== undefined) await system.writeFileAtomic(path.join(dir, name), content, { mode: 0o600 });
+  }
+  await system.writeFileAtomic(path.join(dir, BACKUP_COMPLETE_MARKER), '', { mode: 0o600 });
+  created.push(dir);
+  return created;
+}
+
+interface UndoEntry {
+  path: string;
+  /** undefined: the file did not exist. */
+  content: Uint8Array | undefined;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+interface JournalEntry {
+  path: string;
+  existed: boolean;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** File name of the saved copy inside the journal folder. */
+  copy?: string;
+}
+
+export interface UndoRecord {
+  /** Remember a file's current state before the run changes it (first call wins). */
+  remember(file: string): Promise<void>;
+  /** Put every remembered file back as it was; returns paths that could not be restored. */
+  restore(): Promise<string[]>;
+  /** The change set took effect (or was rolled back): forget the on-disk journal. */
+  close(): Promise<void>;
+  readonly paths: string[];
+}
+
+const MANIFEST = 'manifest.json';
+
+/**
+ * The undo record is also kept on disk (`journalDir`) while a change set is being
+ * applied: several files cannot be renamed in one step, so if the process dies half-way
+ * the next run finds the journal and puts every file back first (recoverJournal).
+ */
+export function createUndoRecord(system: System, journalDir: string): UndoRecord {
+  const entries = new Map<string, UndoEntry>();
+  const journal: JournalEntry[] = [];
+  return {
+    get paths() {
+      return [...entries.keys()];
+    },
+    async remember(file) {
+      if (entries.has(file)) return;
+      const info = await system.lstat(file);
+      const content = info?.type === 'file' ? await system.readBytes(file) : undefined;
+      const entry: UndoEntry = { path: file, content, mode: info?.mode ?? 0o600, uid: info?.uid ?? 0, gid: info?.gid ?? 0 };
+      if (journal.length === 0) await system.mkdir(journalDir, { recursive: true, mode: 0o700 });
+      const record: JournalEntry = { path: file, existed: content !== undefined, mode: entry.mode, uid: entry.uid, gid: entry.gid };
+      if (content !== undefined) {
+        record.copy = `file-${journal.length}`;
+        await system.writeFileAtomic(path.join(journalDir, record.copy), content, { mode: 0o600 });
+      }
+      journal.push(record);
+      // The manifest is written last and atomically: it only ever names complete copies.
+      await system.writeFileAtomic(path.join(journalDir, MANIFEST), JSON.stringify(journal), { mode: 0o600 });
+      entries.set(file, entry);
+    },
+    async restore() {
+      const failed: string[] = [];
+      for (const entry of [...entries.values()].reverse()) {
+        try {
+          if (entry.content === undefined) await system.remove(entry.path);
+          else await system.writeFileAtomic(entry.path, entry.content, { mode: entry.mode, uid: entry.uid, gid: entry.gid });
+        } catch (error) {
+          failed.push(`${entry.path} (${errnoCode(error) ?? 'error'})`);
+        }
+      }
+      return failed;
+    },
+    async close() {
+      await system.remove(journalDir, { recursive: true });
+    },
+  };
+}
+
+/**
+ * A journal left by a run that died while applying: restore every file it names and
+ * remove it. Returns the restored paths (empty when there was no journal).
+ */
+export async function recoverJournal(system: System, journalDir: string): Promise<string[]> {
+  const text = await system.readText(path.join(journalDir, MANIFEST));
+  if (text === undefined) {
+    await system.remove(journalDir, { recursive: true });
+    return [];
+  }
+  let entries: JournalEntry[];
+  try {
+    entries = JSON.parse(text) as JournalEntry[];
+  } catch {
+    entries = [];
+  }
+  const restored: string[] = [];
+  for (const entry of [...entries].reverse()) {
+    if (!entry.existed) {
+      await system.remove(entry.path);
+    } else {
+      const content = entry.copy === undefined ? undefined : await system.readBytes(path.join(journalDir, entry.copy));
+      if (content === undefined) continue;
+      await system.writeFileAtomic(entry.path, content, { mode: entry.mode, uid: entry.uid, gid: entry.gid });
+    }
+    restored.push(entry.path);
+  }
+  await system.remove(journalDir, { recursive: true });
+  return restored;
+}
+
+/**
+ * Moves a file out of sshd's reach into the quarantine folder (never deletes it).
+ * rename(2) when possible; across file systems a copy then removal.
+ */
+export async function quarantineFile(system: System, file: string, quarantineDir: string): Promise<string> {
+  await system.mkdir(quarantineDir, { recursive: true, mode: 0o700 });
+  const target = path.join(quarantineDir, path.basename(file));
+  try {
+    await system.rename(file, target);
+  } catch (error) {
+    if (errnoCode(error) !== 'EXDEV') throw error;
+    const content = await system.readBytes(file);
+    if (content !== undefined) await system.writeFileAtomic(target, content, { mode: 0o600 });
+    await system.remove(file);
+  }
+  return target;
+}
