@@ -1,12 +1,28 @@
-import { main } from './main.js';
+import { fileURLToPath } from 'node:url';
+import { alreadyAppliedSeq } from './lifecycle/enable-noop.js';
+import { createRealSystem } from './system/real-system.js';
 
 // The bundle's entry point: the only place that touches the process itself.
-process.exitCode = await main({
-  argv: process.argv.slice(2),
-  env: process.env,
-  cwd: process.cwd(),
-  pid: process.pid,
-  nodeVersion: process.version,
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-});
+const argv = process.argv.slice(2);
+const system = createRealSystem();
+// Fast path for the agent's repeated enable: nothing else is loaded (see npm run bench).
+const appliedSeq = argv.length === 1 && argv[0] === 'enable' ? await alreadyAppliedSeq(system, process.cwd(), process.env) : undefined;
+if (appliedSeq === undefined) {
+  const { main } = await import('./main.js');
+  process.exitCode = await main(
+    {
+      argv,
+      env: process.env,
+      cwd: process.cwd(),
+      pid: process.pid,
+      nodeVersion: process.version,
+      // The bundle is dist/app/vmaccess.mjs; resources/ sits at the package root.
+      resourcesDir: fileURLToPath(new URL('../../resources', import.meta.url)),
+      out: (text) => process.stdout.write(text),
+      err: (text) => process.stderr.write(text),
+    },
+    system,
+  );
+} else {
+  process.stdout.write(`seq ${appliedSeq} already applied\n`);
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import { createActions } from './actions/index.js';
+import { loadActions } from './actions/index.js';
 import { createProgram, isCommanderExit, type HandlerOptions, type LifecycleOperation } from './cli.js';
 import { VmaccessError, isVmaccessError } from './errors.js';
 import { createEventSink } from './handler/events.js';
@@ -8,13 +8,7 @@ import { HANDLER_ENVIRONMENT_FILE, readHandlerEnvironment, type HandlerEnvironme
 import { createFileLogger, createSilentLogger } from './handler/log.js';
 import { resolveSequenceNumber } from './handler/sequence.js';
 import { numericCode, writeStatus } from './handler/status.js';
-import { disable } from './lifecycle/disable.js';
-import { enable } from './lifecycle/enable.js';
-import { install } from './lifecycle/install.js';
-import { plan } from './lifecycle/plan.js';
 import type { Invocation, Runtime } from './lifecycle/runtime.js';
-import { uninstall } from './lifecycle/uninstall.js';
-import { update } from './lifecycle/update.js';
 import { defaultSystemPaths } from './system/paths.js';
 import { createRealSystem } from './system/real-system.js';
 import type { System } from './system/system.js';
@@ -32,6 +26,8 @@ export interface ProcessContext {
   cwd: string;
   pid: number;
   nodeVersion: string;
+  /** The package's resources/ folder, found from the entry's own location. */
+  resourcesDir?: string;
   out(text: string): void;
   err(text: string): void;
 }
@@ -101,7 +97,7 @@ async function runLifecycle(operation: LifecycleOperation, options: HandlerOptio
     system,
     logger,
     paths: defaultSystemPaths(),
-    actions: createActions(),
+    loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
     version: VERSION,
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
@@ -118,15 +114,15 @@ async function runLifecycle(operation: LifecycleOperation, options: HandlerOptio
   try {
     switch (operation) {
       case 'install':
-        return await install(runtime, invocation, proc.nodeVersion);
+        return await (await import('./lifecycle/install.js')).install(runtime, invocation, proc.nodeVersion);
       case 'enable':
-        return await enable(runtime, invocation);
+        return await (await import('./lifecycle/enable.js')).enable(runtime, invocation);
       case 'update':
-        return await update(runtime, invocation);
+        return await (await import('./lifecycle/update.js')).update(runtime, invocation);
       case 'disable':
-        return await disable(runtime, invocation);
+        return await (await import('./lifecycle/disable.js')).disable(runtime, invocation);
       case 'uninstall':
-        return await uninstall(runtime, invocation);
+        return await (await import('./lifecycle/uninstall.js')).uninstall(runtime, invocation);
     }
   } catch (error) {
     logger.error({ err: error }, `${operation} stopped by an unexpected error`);
@@ -144,13 +140,13 @@ async function runPlan(requestFile: string, options: HandlerOptions, system: Sys
     system,
     logger: createSilentLogger(),
     paths: defaultSystemPaths(),
-    actions: createActions(),
+    loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
     version: VERSION,
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
   };
   try {
-    return await plan(runtime, path.resolve(proc.cwd, requestFile), options.agentLibDir ?? '/var/lib/waagent');
+    return await (await import('./lifecycle/plan.js')).plan(runtime, path.resolve(proc.cwd, requestFile), options.agentLibDir ?? '/var/lib/waagent');
   } catch (error) {
     if (!isVmaccessError(error)) throw error;
     proc.err(`The request is not valid [${error.code}]: ${error.statusMessage}\n`);

@@ -1,13 +1,21 @@
 import type { Action } from './action.js';
-import { createDiskAction } from './disk.js';
-import { createSshAction } from './ssh.js';
-import { createUserAction } from './user.js';
+
+export interface ActionOptions {
+  /** The package's resources/ folder (sshd_config templates). */
+  resourcesDir?: string;
+}
 
 /**
  * The actions in the order they run: disks first (independent of accounts), then
  * accounts (which may ask for SSH changes), then the SSH server, which applies every
- * collected SSH change at once.
+ * collected SSH change at once. Loaded on demand: each is its own chunk of the
+ * bundle, so commands that run no action never parse them.
  */
-export function createActions(): Action[] {
-  return [createDiskAction(), createUserAction(), createSshAction()];
+export async function loadActions(options: ActionOptions = {}): Promise<Action[]> {
+  const [{ createDiskAction }, { createUserAction }, { createSshAction }] = await Promise.all([
+    import('./disk.js'),
+    import('./user.js'),
+    import('./ssh.js'),
+  ]);
+  return [createDiskAction(), createUserAction(), createSshAction(options.resourcesDir === undefined ? {} : { resourcesDir: options.resourcesDir })];
 }

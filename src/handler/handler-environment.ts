@@ -1,5 +1,4 @@
 import * as path from 'node:path';
-import { z } from 'zod';
 import { VmaccessError } from '../errors.js';
 import type { System } from '../system/system.js';
 
@@ -20,20 +19,33 @@ export interface HandlerEnvironment {
   handlerDir: string;
 }
 
-const folder = z.string().min(1).refine((value) => path.isAbsolute(value), { error: 'must be an absolute path' });
+/**
+ * Checked by hand, not with zod: this runs on every command, and loading zod costs
+ * more than node's own startup (see npm run bench). Problems are listed by field.
+ */
+function checkEnvironment(element: unknown): { problems: string[]; name: string; folders: Partial<Record<FolderKey, string>> } {
+  const problems: string[] = [];
+  const folders: Partial<Record<FolderKey, string>> = {};
+  if (typeof element !== 'object' || element === null) return { problems: ['top level: expected an object'], name: '', folders };
+  const record = element as Record<string, unknown>;
+  const name = record.name;
+  if (typeof name !== 'string' || name === '') problems.push('name: expected a non-empty string');
+  const version = record.version;
+  if (version !== undefined && typeof version !== 'number' && typeof version !== 'string') problems.push('version: expected a number or a string');
+  const inner = record.handlerEnvironment;
+  if (typeof inner !== 'object' || inner === null) return { problems: [...problems, 'handlerEnvironment: expected an object'], name: '', folders };
+  for (const key of FOLDER_KEYS) {
+    const value = (inner as Record<string, unknown>)[key];
+    if (value === undefined && !REQUIRED_FOLDERS.has(key)) continue;
+    if (typeof value !== 'string' || value === '' || !path.isAbsolute(value)) problems.push(`handlerEnvironment.${key}: must be an absolute path`);
+    else folders[key] = value;
+  }
+  return { problems, name: typeof name === 'string' ? name : '', folders };
+}
 
-const environmentSchema = z.object({
-  name: z.string().min(1),
-  version: z.union([z.number(), z.string()]).optional(),
-  handlerEnvironment: z.object({
-    logFolder: folder,
-    configFolder: folder,
-    statusFolder: folder,
-    heartbeatFile: folder.optional(),
-    eventsFolder: folder.optional(),
-    eventsFolder_preview: folder.optional(),
-  }),
-});
+const FOLDER_KEYS = ['logFolder', 'configFolder', 'statusFolder', 'heartbeatFile', 'eventsFolder', 'eventsFolder_preview'] as const;
+type FolderKey = (typeof FOLDER_KEYS)[number];
+const REQUIRED_FOLDERS: ReadonlySet<FolderKey> = new Set(['logFolder', 'configFolder', 'statusFolder']);
 
 export const HANDLER_ENVIRONMENT_FILE = 'HandlerEnvironment.json';
 
@@ -45,17 +57,16 @@ export function parseHandlerEnvironment(text: string, file: string): HandlerEnvi
     throw new VmaccessError('HANDLER_ENVIRONMENT_INVALID', `${file} is not valid JSON.`);
   }
   const element: unknown = Array.isArray(document) ? document[0] : document;
-  const parsed = environmentSchema.safeParse(element);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'top level'}: ${issue.message}`).join('; ');
-    throw new VmaccessError('HANDLER_ENVIRONMENT_INVALID', `${file} does not have the expected shape: ${problems}.`);
+  const checked = checkEnvironment(element);
+  if (checked.problems.length > 0) {
+    throw new VmaccessError('HANDLER_ENVIRONMENT_INVALID', `${file} does not have the expected shape: ${checked.problems.join('; ')}.`);
   }
-  const env = parsed.data.handlerEnvironment;
+  const env = checked.folders;
   return {
-    name: parsed.data.name,
-    logFolder: env.logFolder,
-    configFolder: env.configFolder,
-    statusFolder: env.statusFolder,
+    name: checked.name,
+    logFolder: env.logFolder!,
+    configFolder: env.configFolder!,
+    statusFolder: env.statusFolder!,
     heartbeatFile: env.heartbeatFile,
     eventsFolder: env.eventsFolder ?? env.eventsFolder_preview,
     handlerDir: path.dirname(file),

@@ -11,11 +11,8 @@ import {
   type StoredStatus,
   type Substatus,
 } from '../handler/status.js';
-import { decryptProtectedSettings } from '../settings/protected-settings.js';
 import { isEmptyRequest } from '../settings/request.js';
-import { parseRequest } from '../settings/schema.js';
 import { parseSettingsFile, scrubSettingsText, type SettingsFile } from '../settings/settings-file.js';
-import { dispatch } from './dispatch.js';
 import type { Invocation, Runtime } from './runtime.js';
 
 /**
@@ -153,6 +150,12 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       },
       handlerName,
     );
+    // Only now that there is work to do: the schema (zod), decryption and the dispatcher.
+    const [{ decryptProtectedSettings }, { parseRequest }, { dispatch }] = await Promise.all([
+      import('../settings/protected-settings.js'),
+      import('../settings/schema.js'),
+      import('./dispatch.js'),
+    ]);
     const protectedSettings =
       settings.protectedSettings === undefined
         ? {}
@@ -162,7 +165,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
     }
-    const result = await dispatch(runtime.actions, request, {
+    const result = await dispatch(await runtime.loadActions(), request, {
       system,
       logger,
       paths: runtime.paths,

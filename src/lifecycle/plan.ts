@@ -43,7 +43,7 @@ export async function plan(runtime: Runtime, file: string, agentLibDir: string):
     return 0;
   }
   const context = { system: runtime.system, logger: runtime.logger, paths: runtime.paths, ssh: createSshChangeRequests(), agentLibDir };
-  for (const action of runtime.actions) {
+  for (const action of await runtime.loadActions()) {
     if (!action.wants(request)) continue;
     runtime.print(`${action.name}:`);
     try {

@@ -10,7 +10,8 @@ export interface Runtime {
   system: System;
   logger: Logger;
   paths: SystemPaths;
-  actions: Action[];
+  /** The actions, loaded on first use so that a no-op enable never parses them. */
+  loadActions(): Promise<Action[]>;
   version: string;
   pid: number;
   /** Short lines for the agent's captured stdout (it keeps 3200 bytes): never secrets. */

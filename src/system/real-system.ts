@@ -3,7 +3,6 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { connect } from 'node:net';
 import * as path from 'node:path';
-import { execa } from 'execa';
 import { errnoCode } from '../errors.js';
 import { COMMAND_PATH } from './paths.js';
 import type { FileInfo, FileType, RunOptions, RunResult, System, WriteOptions } from './system.js';
@@ -42,6 +41,8 @@ export function createRealSystem(): System {
     async run(file, args, options: RunOptions = {}): Promise<RunResult> {
       // No shell, a fixed environment and a timeout for every command; secrets only
       // ever travel on stdin (options.input), so they never show in ps or in logs.
+      // Loaded on the first command run: execa and its dependencies cost ~35 ms of startup.
+      const { execa } = await import('execa');
       const result = await execa(file, [...args], {
         reject: false,
         extendEnv: false,

@@ -89,7 +89,7 @@ export function createRuntime(system: FakeSystem, actions: Action[], printed: st
     system,
     logger: createSilentLogger(),
     paths: defaultSystemPaths(),
-    actions,
+    loadActions: () => Promise.resolve(actions),
     version: '1.6.0',
     pid: 4242,
     print: (line) => printed.push(line),

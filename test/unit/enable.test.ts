@@ -181,21 +181,6 @@ describe('enable: failures always leave an error status', () => {
     expect(statusOf(system, 2).message).toContain('[INTERNAL]');
     expect(statusText(system, 2)).not.toContain(PASSWORD);
   });
-
-  test('an action the version does not implement says so', async () => {
-    const { system, runtime } = setup();
-    runtime.actions = [
-      {
-        name: 'ssh',
-        wants: (request) => request.resetSsh,
-        plan: () => Promise.resolve([]),
-        apply: () => Promise.reject(new VmaccessError('NOT_IMPLEMENTED', 'The ssh action is not implemented in this version.')),
-      },
-    ];
-    writeSettings(system, 6, null, { reset_ssh: true });
-    expect(await enable(runtime, createInvocation(system, '6'))).toBe(1);
-    expect(statusOf(system, 6)).toMatchObject({ status: 'error', message: expect.stringContaining('[NOT_IMPLEMENTED]') as string });
-  });
 });
 
 describe('enable: secrets and side files', () => {
@@ -248,5 +233,22 @@ describe('enable: secrets and side files', () => {
     writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
     await enable(runtime, createInvocation(system, '3'));
     expect(await system.lstat(`${env.handlerDir}/vmaccess.lock`)).toBeUndefined();
+  });
+});
+
+describe('enable fast path (before the CLI is loaded)', () => {
+  test('answers a finished seq and scrubs the blob the agent wrote back; anything else goes to the full enable', async () => {
+    const { alreadyAppliedSeq } = await import('../../src/lifecycle/enable-noop.js');
+    const { system, runtime } = setup();
+    system.addFile(`${env.handlerDir}/HandlerEnvironment.json`, JSON.stringify([{ name: env.name, version: 1.0, handlerEnvironment: env }]));
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    expect(await alreadyAppliedSeq(system, env.handlerDir, { ConfigSequenceNumber: '3' })).toBeUndefined();
+    await enable(runtime, createInvocation(system, '3'));
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    expect(system.text(`${env.configFolder}/3.settings`)).not.toContain(SCRUBBED_MARKER);
+    expect(await alreadyAppliedSeq(system, env.handlerDir, { ConfigSequenceNumber: '3' })).toBe(3);
+    expect(system.text(`${env.configFolder}/3.settings`)).toContain(SCRUBBED_MARKER);
+    expect(await alreadyAppliedSeq(system, env.handlerDir, { ConfigSequenceNumber: '4' })).toBeUndefined();
+    expect(await alreadyAppliedSeq(system, '/elsewhere', { ConfigSequenceNumber: '3' })).toBeUndefined();
   });
 });

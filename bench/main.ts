@@ -1,0 +1,32 @@
+import * as os from 'node:os';
+import { runE2eEnableBench } from './e2e-enable.js';
+import { runScalingBench } from './scaling.js';
+import { runStartupBench } from './startup.js';
+import { formatTable } from './table.js';
+
+/**
+ * npm run bench (via .ci/bench.mjs, which builds and unpacks the package first).
+ * Arguments: --handler-dir <unpacked package> --arch <x64|arm64> [--runs N] [--only startup|scaling|e2e]
+ */
+
+function option(args: readonly string[], name: string): string | undefined {
+  const index = args.indexOf(name);
+  return index === -1 ? undefined : args[index + 1];
+}
+
+async function main(args: readonly string[]): Promise<void> {
+  const only = option(args, '--only');
+  const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
+  console.log(`# vmaccess benchmarks\n\n${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${load}; bench driver Node.js ${process.version}\n`);
+  if (only === undefined || only === 'startup') {
+    const handlerDir = option(args, '--handler-dir');
+    const arch = option(args, '--arch');
+    if (handlerDir === undefined || (arch !== 'x64' && arch !== 'arm64')) throw new Error('--handler-dir and --arch x64|arm64 are required');
+    const runs = Number(option(args, '--runs') ?? 21);
+    console.log(formatTable(runStartupBench({ handlerDir, arch, runs, memoryRuns: Math.max(3, Math.min(7, runs)) })));
+  }
+  if (only === undefined || only === 'scaling') console.log(formatTable(runScalingBench()));
+  if (only === undefined || only === 'e2e') console.log(formatTable(await runE2eEnableBench()));
+}
+
+await main(process.argv.slice(2));
