@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { VmaccessError } from '../errors.js';
 
 /**
@@ -96,8 +95,19 @@ export function parseSettingsFile(text: string): SettingsFile {
   };
 }
 
+/**
+ * 64-bit FNV-1a of the canonical JSON. It only tells "the same public settings" from
+ * "other public settings" (nothing secret, nothing adversarial), and it keeps
+ * node:crypto off the start-up path of every repeated enable.
+ */
 function digestOf(publicSettings: Record<string, unknown>): string {
-  return `sha256:${createHash('sha256').update(JSON.stringify(publicSettings)).digest('hex')}`;
+  const FNV_PRIME = 0x100000001b3n;
+  const MASK = 0xffffffffffffffffn;
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(JSON.stringify(publicSettings))) {
+    hash = ((hash ^ BigInt(byte)) * FNV_PRIME) & MASK;
+  }
+  return `fnv1a64:${hash.toString(16).padStart(16, '0')}`;
 }
 
 /**

@@ -1,13 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { connect } from 'node:net';
 import * as path from 'node:path';
 import { errnoCode } from '../errors.js';
 import { COMMAND_PATH } from './paths.js';
 import type { FileInfo, FileType, RunOptions, RunResult, System, WriteOptions } from './system.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+let tempCounter = 0;
 
 function fileType(stats: Stats): FileType {
   if (stats.isSymbolicLink()) return 'symlink';
@@ -89,7 +88,10 @@ export function createRealSystem(): System {
       const mode = options.mode ?? existing?.mode ?? 0o644;
       const uid = options.uid ?? existing?.uid;
       const gid = options.gid ?? existing?.gid;
-      const temp = path.join(dir, `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+      // Unique among live processes (pid) and within this one (counter); O_EXCL below
+      // refuses anything already at the name. No node:crypto: it costs startup time.
+      tempCounter += 1;
+      const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.${tempCounter}.tmp`);
       // O_EXCL|O_NOFOLLOW: never write through a planted file or symlink at the temp name.
       const handle = await fs.open(
         temp,
@@ -178,7 +180,9 @@ export function createRealSystem(): System {
       }
     },
 
-    probeTcpBanner(host, port, timeoutMs) {
+    async probeTcpBanner(host, port, timeoutMs) {
+      // node:net costs ~9 ms to load; only the sshd verification needs it.
+      const { connect } = await import('node:net');
       return new Promise((resolve) => {
         let received = '';
         let settled = false;
