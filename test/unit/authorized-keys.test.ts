@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { mergeAuthorizedKeys } from '../../src/config/authorized-keys.js';
 import { authorizedKeyLineIdentity, keyIdentity, parseSshPublicKeys } from '../../src/config/ssh-public-key.js';
 import type { SshPublicKey } from '../../src/config/ssh-public-key.js';
-import { generateTestKeys } from './user-test-keys.js';
-import type { TestKeys } from './user-test-keys.js';
+import { generateTestKeys } from '../fakes/user-test-keys.js';
+import type { TestKeys } from '../fakes/user-test-keys.js';
 
 let keys: TestKeys;
 let ed: SshPublicKey;

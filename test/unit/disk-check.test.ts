@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { createDiskAction } from '../../src/actions/disk.js';
-import { BASE_MOUNTS, changingCalls, checkRequest, createDiskWorld, diskContext, ROOT_DISK } from './disk-world.js';
-import type { Row } from './disk-world.js';
+import { BASE_MOUNTS, changingCalls, checkRequest, createDiskWorld, diskContext, ROOT_DISK } from '../fakes/disk-world.js';
+import type { Row } from '../fakes/disk-world.js';
 
 const CLEAN_SB = 'Filesystem state:         clean\nErrors behavior:          Continue\n';
 const ERRORS_SB =

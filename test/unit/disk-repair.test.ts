@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { createDiskAction } from '../../src/actions/disk.js';
-import { BASE_MOUNTS, changingCalls, createDiskWorld, diskContext, repairRequest, ROOT_DISK } from './disk-world.js';
-import type { Row } from './disk-world.js';
+import { BASE_MOUNTS, changingCalls, createDiskWorld, diskContext, repairRequest, ROOT_DISK } from '../fakes/disk-world.js';
+import type { Row } from '../fakes/disk-world.js';
 
 const MOUNTED = `${BASE_MOUNTS}\n/dev/sdc1 /datadisk ext4 rw,noatime,seclabel,errors=remount-ro 0 0`;
 const FSTAB = 'UUID=1111-2222 /datadisk ext4 defaults,nofail 0 2\nLABEL=logs /srv/logs xfs defaults,nofail 0 2\n';

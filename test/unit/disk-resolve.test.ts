@@ -5,8 +5,8 @@ import { diskEnvironment, readDiskInventory } from '../../src/actions/disk-inven
 import { resolveDiskName } from '../../src/actions/disk-target.js';
 import { isVmaccessError } from '../../src/errors.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
-import { BASE_MOUNTS, changingCalls, createDiskWorld, diskContext, repairRequest, ROOT_DISK } from './disk-world.js';
-import type { Row, WorldOptions } from './disk-world.js';
+import { BASE_MOUNTS, changingCalls, createDiskWorld, diskContext, repairRequest, ROOT_DISK } from '../fakes/disk-world.js';
+import type { Row, WorldOptions } from '../fakes/disk-world.js';
 
 const FSTAB = [
   'UUID=aaaa-root / ext4 defaults 0 1',

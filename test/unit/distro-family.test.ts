@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { profileFor } from '../../src/actions/distro.js';
 import { distroFamily, majorVersion, parseOsRelease } from '../../src/config/os-release.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
-import { fixtureFacts, fixtureFile } from './ssh-world.js';
+import { fixtureFacts, fixtureFile } from '../fakes/ssh-world.js';
 
 describe('distribution family from the fixtures\' /etc/os-release', () => {
   test.each([

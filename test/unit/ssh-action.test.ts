@@ -2,8 +2,8 @@ import { describe, expect, test } from 'vitest';
 import { createUndoRecord } from '../../src/actions/ssh-backup.js';
 import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh.js';
 import { isVmaccessError } from '../../src/errors.js';
-import { createWorld, fastVerify, fixtureFacts, fixtureFamilies, fixtureFile, REPO, request, SSHD } from './ssh-world.js';
-import type { World } from './ssh-world.js';
+import { createWorld, fastVerify, fixtureFacts, fixtureFamilies, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
+import type { World } from '../fakes/ssh-world.js';
 import * as path from 'node:path';
 
 const DROP_IN = `/etc/ssh/sshd_config.d/${OWN_DROP_IN}`;

@@ -2,8 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { isVmaccessError } from '../../src/errors.js';
 import { formatAuthorizedKey, keyIdentity, parseSshPublicKeys, tryParseAuthorizedKeyLine } from '../../src/config/ssh-public-key.js';
-import { corrupt, generateTestKeys, truncate } from './user-test-keys.js';
-import type { TestKey, TestKeys } from './user-test-keys.js';
+import { corrupt, generateTestKeys, truncate } from '../fakes/user-test-keys.js';
+import type { TestKey, TestKeys } from '../fakes/user-test-keys.js';
 
 let keys: TestKeys;
 beforeAll(() => {

@@ -16,7 +16,7 @@ import {
   tokenizeSshdLine,
 } from '../../src/config/sshd-config.js';
 import { unifiedDiff } from '../../src/config/unified-diff.js';
-import { fixtureDropIns, fixtureFamilies, fixtureFile } from './ssh-world.js';
+import { fixtureDropIns, fixtureFamilies, fixtureFile } from '../fakes/ssh-world.js';
 
 const alice = { user: 'alice', settings: [['PasswordAuthentication', 'yes']] as [string, string][] };
 const bob = { user: 'bob', settings: [['PasswordAuthentication', 'yes'], ['AuthenticationMethods', 'any']] as [string, string][] };

@@ -2,10 +2,10 @@ import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { createUserAction } from '../../src/actions/user.js';
 import type { StepOutcome } from '../../src/actions/action.js';
 import type { AccountRequest, VmaccessRequest } from '../../src/settings/request.js';
-import { changedPaths, createFakeMachine, fakeHash, snapshotNodes } from './user-fake-tools.js';
-import type { FakeMachine } from './user-fake-tools.js';
-import { corrupt, generateTestKeys } from './user-test-keys.js';
-import type { TestKeys } from './user-test-keys.js';
+import { changedPaths, createFakeMachine, fakeHash, snapshotNodes } from '../fakes/user-fake-tools.js';
+import type { FakeMachine } from '../fakes/user-fake-tools.js';
+import { corrupt, generateTestKeys } from '../fakes/user-test-keys.js';
+import type { TestKeys } from '../fakes/user-test-keys.js';
 
 let keys: TestKeys;
 beforeAll(() => {

@@ -1,14 +1,12 @@
+import { createTestActionContext } from './action-context.js';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import type { ActionContext } from '../../src/actions/action.js';
-import { createSshChangeRequests } from '../../src/actions/action.js';
 import { tokenizeSshdLine } from '../../src/config/sshd-config.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';
-import { defaultSystemPaths } from '../../src/system/paths.js';
-import type { CommandCall } from '../fakes/fake-system.js';
-import { FakeSystem } from '../fakes/fake-system.js';
+import type { CommandCall } from './fake-system.js';
+import { FakeSystem } from './fake-system.js';
 
 /**
  * A fake machine for ssh action tests: a distribution fixture's /etc/ssh laid into
@@ -159,13 +157,7 @@ export function createWorld(options: WorldOptions): World {
 
   const world: World = {
     system,
-    context: {
-      system,
-      logger: pino({ level: 'silent' }),
-      paths: defaultSystemPaths(),
-      ssh: createSshChangeRequests(),
-      agentLibDir: '/var/lib/waagent',
-    },
+    context: createTestActionContext(system),
     reloads: () => system.calls.filter((call) => ['reload', 'restart', 'start', '-HUP'].some((verb) => call.args.includes(verb)) || (call.file === SSHD && call.args.length === 0)),
     failLiveCheck: false,
   };

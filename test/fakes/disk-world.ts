@@ -1,10 +1,9 @@
-import { pino } from 'pino';
+import { createTestActionContext } from './action-context.js';
 import type { ActionContext } from '../../src/actions/action.js';
-import { createSshChangeRequests } from '../../src/actions/action.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
-import type { CommandCall } from '../fakes/fake-system.js';
-import { FakeSystem } from '../fakes/fake-system.js';
+import type { CommandCall } from './fake-system.js';
+import { FakeSystem } from './fake-system.js';
 
 /**
  * A small machine for disk tests: mount table, fstab, block devices (answered by
@@ -119,13 +118,7 @@ export function createDiskWorld(options: WorldOptions): FakeSystem {
 }
 
 export function diskContext(system: FakeSystem): ActionContext {
-  return {
-    system,
-    logger: pino({ level: 'silent' }),
-    paths: defaultSystemPaths(),
-    ssh: createSshChangeRequests(),
-    agentLibDir: '/var/lib/waagent',
-  };
+  return createTestActionContext(system);
 }
 
 export function repairRequest(diskName: string): VmaccessRequest {

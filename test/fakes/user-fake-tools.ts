@@ -1,14 +1,12 @@
+import { createTestActionContext } from './action-context.js';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import pino from 'pino';
-import { createSshChangeRequests } from '../../src/actions/action.js';
 import type { ActionContext } from '../../src/actions/action.js';
-import { defaultSystemPaths } from '../../src/system/paths.js';
-import { FakeSystem } from '../fakes/fake-system.js';
-import type { CommandCall } from '../fakes/fake-system.js';
+import { FakeSystem } from './fake-system.js';
+import type { CommandCall } from './fake-system.js';
 
 /**
  * The shadow tools, getent, visudo, perl's crypt and sshd -T, scripted against the fake
@@ -84,13 +82,7 @@ export function createFakeMachine(): FakeMachine {
 
   const machine: FakeMachine = {
     system,
-    context: {
-      system,
-      logger: pino({ level: 'silent' }),
-      paths: defaultSystemPaths(),
-      ssh: createSshChangeRequests(),
-      agentLibDir: '/var/lib/waagent',
-    },
+    context: createTestActionContext(system),
     networkUsers: [],
     authorizedKeysFile: '.ssh/authorized_keys .ssh/authorized_keys2',
     chpasswdKeepsLock: false,
