@@ -16,7 +16,6 @@ export const ERROR_CODES = {
   HANDLER_ENVIRONMENT_INVALID: 'HandlerEnvironment.json is missing or malformed',
   PREREQUISITE_MISSING: 'a program the handler needs is missing',
   ENABLE_BUSY: 'another enable is still running',
-  NOT_IMPLEMENTED: 'this action is not implemented yet',
   INTERNAL: 'an unexpected internal error',
   // accounts
   USER_NOT_FOUND: 'the account does not exist',

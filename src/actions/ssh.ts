@@ -558,7 +558,7 @@ async function applyIntent(run: Run, intent: Intent, options: SshActionOptions):
 
   const verifyOptions: VerifyOptions = {
     settleMs: options.verify?.settleMs ?? 1_000,
-    attempts: options.verify?.attempts ?? 20,
+    attempts: options.verify?.attempts ?? 40,
     delayMs: options.verify?.delayMs ?? 250,
     probeTimeoutMs: options.verify?.probeTimeoutMs ?? 2_000,
     sleep: options.verify?.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),

@@ -311,7 +311,14 @@ export async function confirmSshdUp(
     await options.sleep(options.settleMs);
     last = await verifySshdAnswers(system, endpoints, options);
     if (!last.ok) return last;
-    if (!(await isServiceUp(system, profile, pidFiles))) {
+    // A re-executing sshd rewrites its pid file a moment after it answers again: give
+    // the service state the same bounded window as the port (a loaded machine is slow).
+    let serviceUp = await isServiceUp(system, profile, pidFiles);
+    for (let attempt = 1; !serviceUp && attempt < options.attempts; attempt++) {
+      await options.sleep(options.delayMs);
+      serviceUp = await isServiceUp(system, profile, pidFiles);
+    }
+    if (!serviceUp) {
       return { ok: false, detail: `sshd answered, then the ${round === 1 ? 'service manager' : 'service manager (on the second look)'} did not report it running` };
     }
   }

@@ -1,0 +1,103 @@
+import { expect } from 'vitest';
+import { scenario } from './harness.js';
+import { expectEnable, expectNoSecretLeak, installAndEnable, keyLoginWithSudo, snapshot, snapshotDiff } from './steps.js';
+
+/** Issue 3 proven with real logins: the question is "can I get in now?". */
+
+for (const [type, cipher] of [
+  ['ed25519', 'des3'],
+  ['rsa', 'aes256'],
+] as const) {
+  scenario(`create a user with an ${type} key (protected settings ${cipher}): key login + sudo -n true`, async ({ sandbox, agent, proof }) => {
+    const key = await sandbox.generateKey(`alice-${type}`, type);
+    expect((await keyLoginWithSudo(sandbox, 'alice', key.privateKeyPath)).exitCode).not.toBe(0);
+    const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: 'alice', ssh_key: key.publicKey }, cipher });
+    expectEnable(outcome, 'success');
+    const login = await keyLoginWithSudo(sandbox, 'alice', key.privateKeyPath);
+    expect(login, login.output).toEqual({ exitCode: 0, output: 'alice\nsudo-ok\n' });
+    proof(`${type} key login as new user alice + sudo -n true`);
+    const sudoers = (await sandbox.readText('/etc/sudoers.d/waagent')) ?? '';
+    expect(sudoers).toContain(`${sandbox.admin?.name ?? ''} ALL=(ALL) NOPASSWD: ALL\n`);
+    expect(sudoers).toMatch(/^alice\s/m);
+    expect((await sandbox.exec(['visudo', '-c', '-q'])).exitCode).toBe(0);
+    proof('sudoers keeps the admin line, visudo -c clean');
+  });
+}
+
+scenario('add a key to the existing admin: the old and the new key both log in', async ({ sandbox, agent, proof }) => {
+  const admin = sandbox.admin;
+  if (admin === undefined) throw new Error('no admin');
+  const added = await sandbox.generateKey('admin-second', 'ed25519');
+  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: admin.name, ssh_key: added.publicKey } });
+  expectEnable(outcome, 'success');
+  expect((await keyLoginWithSudo(sandbox, admin.name, admin.privateKeyPath)).exitCode).toBe(0);
+  expect((await keyLoginWithSudo(sandbox, admin.name, added.privateKeyPath)).exitCode).toBe(0);
+  proof('provisioned key and added key both log in + sudo');
+});
+
+scenario('remove_prior_keys: the old key is refused, the new one works', async ({ sandbox, agent, proof }) => {
+  const admin = sandbox.admin;
+  if (admin === undefined) throw new Error('no admin');
+  const replacement = await sandbox.generateKey('admin-replacement', 'ecdsa');
+  const outcome = await installAndEnable(agent, 0, {
+    publicSettings: {},
+    protectedSettings: { username: admin.name, ssh_key: replacement.publicKey, remove_prior_keys: true },
+  });
+  expectEnable(outcome, 'success');
+  expect((await sandbox.ssh(admin.name, { identityFile: admin.privateKeyPath }, 'true')).exitCode).toBe(255);
+  expect((await keyLoginWithSudo(sandbox, admin.name, replacement.privateKeyPath)).exitCode).toBe(0);
+  proof('old key refused (255), new ecdsa key logs in + sudo');
+});
+
+scenario('new user with password and expiration: chage -l shows it, password login works', async ({ sandbox, agent, proof }) => {
+  const password = 'Rescue-e2e-7q!xZ';
+  const outcome = await installAndEnable(agent, 0, {
+    publicSettings: {},
+    protectedSettings: { username: 'carol', password, expiration: '2099-12-31' },
+  });
+  expectEnable(outcome, 'success');
+  const chage = await sandbox.execOk(['chage', '-l', 'carol']);
+  expect(chage.stdout).toMatch(/Account expires\s*:\s*Dec 31, 2099/);
+  proof('chage -l: Account expires Dec 31, 2099');
+  const login = await sandbox.ssh('carol', { password }, 'id -un');
+  expect(login.stdout, login.stderr).toBe('carol\n');
+  // A password was given, so sudo asks for it (NOPASSWD only without a password).
+  const sudo = await sandbox.ssh('carol', { password }, 'sudo -S -p "" true && echo sudo-ok', { input: `${password}\n` });
+  expect(sudo.exitCode, sudo.stderr).toBe(0);
+  proof('sshpass password login; sudo accepts the password');
+  await expectNoSecretLeak(sandbox, outcome, [password]);
+  proof('password in no output, status, log, event or settings file');
+});
+
+scenario('remove_user: account, home and sudoers line gone, admin untouched', async ({ sandbox, agent, proof }) => {
+  const admin = sandbox.admin;
+  if (admin === undefined) throw new Error('no admin');
+  await sandbox.execOk(['useradd', '--create-home', '--shell', '/bin/bash', 'dave']);
+  const sudoersBefore = (await sandbox.readText('/etc/sudoers.d/waagent')) ?? '';
+  await sandbox.writeFile('/etc/sudoers.d/waagent', `${sudoersBefore}dave ALL=(ALL) NOPASSWD: ALL\n`, 0o440);
+  const adminBefore = await snapshot(sandbox, [`/home/${admin.name}`]);
+  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { remove_user: 'dave' } });
+  expectEnable(outcome, 'success');
+  expect((await sandbox.exec(['id', 'dave'])).exitCode).not.toBe(0);
+  expect(await sandbox.exists('/home/dave')).toBe(false);
+  expect(await sandbox.readText('/etc/sudoers.d/waagent')).toBe(sudoersBefore);
+  proof('id dave fails, /home/dave gone, sudoers back to the admin line byte for byte');
+  const adminAfter = await snapshot(sandbox, [`/home/${admin.name}`]);
+  const adminLines = snapshotDiff(adminBefore, adminAfter).filter((line) => line.includes(admin.name) && !/\/etc\/(passwd|group|shadow|gshadow|subuid|subgid|sudoers\.d)/.test(line));
+  expect(adminLines).toEqual([]);
+  expect((await keyLoginWithSudo(sandbox, admin.name, admin.privateKeyPath)).exitCode).toBe(0);
+  proof('admin home unchanged, admin key login + sudo');
+});
+
+scenario('username alone: the keys from provisioning (ovf-env.xml) are deployed again', async ({ sandbox, agent, proof }) => {
+  const admin = sandbox.admin;
+  if (admin === undefined) throw new Error('no admin');
+  // The lock-out: the admin's authorized_keys lost the deployment key.
+  await sandbox.writeFile(`/home/${admin.name}/.ssh/authorized_keys`, '', 0o600);
+  await sandbox.execOk(['chown', `${admin.name}:${admin.name}`, `/home/${admin.name}/.ssh/authorized_keys`]);
+  expect((await sandbox.ssh(admin.name, { identityFile: admin.privateKeyPath }, 'true')).exitCode).toBe(255);
+  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: admin.name } });
+  expectEnable(outcome, 'success');
+  expect((await keyLoginWithSudo(sandbox, admin.name, admin.privateKeyPath)).exitCode).toBe(0);
+  proof('emptied authorized_keys; after {username} alone the provisioned key logs in + sudo');
+});

@@ -1,0 +1,49 @@
+/**
+ * Test-only entry, bundled by actions-in-sandbox.ts and run with node INSIDE a sandbox:
+ * reads `{ mode, request, agentLibDir }` as JSON on stdin (secrets travel only there),
+ * runs the real actions (src/actions loadActions) against the real system through
+ * the same dispatcher enable uses, and prints `{ outcomes, failures, plan }` as JSON.
+ * Logs (pino, debug level) go to stderr.
+ */
+import { pino } from 'pino';
+import { createSshChangeRequests, type ActionContext } from '../../src/actions/action.js';
+import { loadActions } from '../../src/actions/index.js';
+import { dispatch } from '../../src/lifecycle/dispatch.js';
+import type { VmaccessRequest } from '../../src/settings/request.js';
+import { defaultSystemPaths } from '../../src/system/paths.js';
+import { createRealSystem } from '../../src/system/real-system.js';
+
+interface RunnerInput {
+  mode: 'apply' | 'plan';
+  request: VmaccessRequest;
+  agentLibDir: string;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function main(): Promise<void> {
+  const input = JSON.parse(await readStdin()) as RunnerInput;
+  const logger = pino({ level: 'debug', redact: ['password', '*.password', 'input', '*.input'] }, pino.destination({ fd: 2, sync: true }));
+  const context: ActionContext = {
+    system: createRealSystem(),
+    logger,
+    paths: defaultSystemPaths(),
+    ssh: createSshChangeRequests(),
+    agentLibDir: input.agentLibDir,
+  };
+  const actions = await loadActions();
+  if (input.mode === 'plan') {
+    const plan: string[] = [];
+    for (const action of actions) if (action.wants(input.request)) plan.push(...(await action.plan(input.request, context)));
+    process.stdout.write(`${JSON.stringify({ outcomes: [], failures: [], plan })}\n`);
+    return;
+  }
+  const result = await dispatch(actions, input.request, context);
+  process.stdout.write(`${JSON.stringify({ outcomes: result.outcomes, failures: result.failures, plan: [] })}\n`);
+}
+
+await main();

@@ -1,0 +1,548 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { ensureRootfs } from './rootfs.js';
+
+/** PATH inside the sandbox: the usual one of a Debian root shell. No node on it. */
+export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_ADMIN_USER = 'azureadmin';
+const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
+const START_TIMEOUT_MS = 30_000;
+const DESTROY_STEP_TIMEOUT_MS = 15_000;
+
+const sandboxDir = path.dirname(fileURLToPath(import.meta.url));
+
+export interface ExecOptions {
+  /** Written to the program's standard input (secrets go here, never into argv). */
+  input?: string | Uint8Array;
+  /** Extra environment on top of PATH, HOME=/root, LC_ALL=C. */
+  env?: Record<string, string>;
+  /** Kill the program (SIGKILL, inside the sandbox) after this long. Default 60 s. */
+  timeoutMs?: number;
+  /** Working directory inside the sandbox. Default `/`. */
+  cwd?: string;
+  /** Use exactly `env` as the environment (no PATH/HOME/LC_ALL defaults). */
+  bareEnv?: boolean;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface SshAuth {
+  /** Private key path inside the sandbox. */
+  identityFile?: string;
+  /** Password, given to sshpass through its environment (never argv). */
+  password?: string;
+}
+
+export interface GeneratedKey {
+  /** Private key path inside the sandbox (root-owned, 0600). */
+  privateKeyPath: string;
+  /** The public key line, `type base64 comment`. */
+  publicKey: string;
+}
+
+export interface SandboxOptions {
+  /** Create the admin user, its key, sudoers line and ovf-env.xml (default true). */
+  provision?: boolean;
+  /** Start sshd after provisioning (default true; needs provision or your own set-up). */
+  startSshd?: boolean;
+  /** Name of the provisioned admin user (default `azureadmin`). */
+  adminUser?: string;
+}
+
+export interface SandboxAdmin {
+  name: string;
+  /** The admin's private key inside the sandbox. */
+  privateKeyPath: string;
+  publicKey: string;
+}
+
+export interface Sandbox {
+  /**
+   * Host path of the sandbox's root (`/proc/<init pid>/root`). Good for a quick look;
+   * absolute symlinks inside resolve against the HOST root when followed from here,
+   * so read and write through readFile/writeFile, which resolve inside the sandbox.
+   */
+  readonly root: string;
+  /** Host pid of the sandbox's init (pid 1 inside). */
+  readonly initPid: number;
+  /** Host temp dir holding the overlay's upper and work dirs. */
+  readonly tempDir: string;
+  /** Set when the sandbox was provisioned. */
+  readonly admin: SandboxAdmin | undefined;
+  /** Run argv inside the sandbox as root; never throws on a non-zero exit. */
+  exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Like exec, but throws (with the output) when the exit code is not 0. */
+  execOk(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Run a shell script inside (bash -c), never throws on a non-zero exit. */
+  sh(script: string, options?: ExecOptions): Promise<ExecResult>;
+  /** Write a file inside the sandbox (parents created), as root, with mode (default 0644). */
+  writeFile(pathInside: string, data: string | Uint8Array, mode?: number): Promise<void>;
+  /** Bytes of a file inside the sandbox, or undefined when it does not exist. */
+  readFile(pathInside: string): Promise<Buffer | undefined>;
+  /** UTF-8 text of a file inside the sandbox, or undefined when it does not exist. */
+  readText(pathInside: string): Promise<string | undefined>;
+  /** Whether a path exists inside (lstat, symlinks not followed). */
+  exists(pathInside: string): Promise<boolean>;
+  /** Generate a key pair with ssh-keygen inside the sandbox, under /root/e2e-keys. */
+  generateKey(name: string, type?: 'ed25519' | 'rsa' | 'ecdsa'): Promise<GeneratedKey>;
+  /** Log in over SSH to 127.0.0.1:22 from inside the sandbox with the real client and run command. */
+  ssh(user: string, auth: SshAuth, command: string, options?: { timeoutMs?: number; input?: string }): Promise<ExecResult>;
+  /** Start sshd with Debian's SysV script (no init system inside). Throws if it does not answer. */
+  startSshd(): Promise<void>;
+  /** Stop sshd (SysV script, then any leftover listener). */
+  stopSshd(): Promise<void>;
+  /** True when an sshd process is alive and 127.0.0.1:22 answers with an SSH banner. */
+  sshdRunning(): Promise<boolean>;
+  /** Pid (inside the sandbox) of the listening sshd, if any: stable across SIGHUP, new on restart. */
+  sshdPid(): Promise<number | undefined>;
+  /**
+   * How many times sshd started listening since the sandbox started (starts, restarts and
+   * SIGHUP reloads all log "Server listening"), from /var/log/sshd.log.
+   */
+  sshdListenCount(): Promise<number>;
+  /** Bind-mount a host file or directory read-only at pathInside (created if missing). */
+  bindHostPath(hostPath: string, pathInside: string): Promise<void>;
+  /** Undo bindHostPath. */
+  unbind(pathInside: string): Promise<void>;
+  /**
+   * Kill every process, detach loop devices the sandbox attached, drop its mounts and
+   * remove its temp dir. Safe to call twice. With keep (or VMACCESS_SANDBOX_KEEP=1) it
+   * prints how to enter and remove the sandbox instead.
+   */
+  destroy(options?: { keep?: boolean }): Promise<void>;
+}
+
+function assertInsidePath(pathInside: string): void {
+  if (!pathInside.startsWith('/') || pathInside.includes('\0')) throw new Error(`sandbox path must be absolute: ${pathInside}`);
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Child pids of a process (the init that `unshare --fork` started). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Device numbers (major:minor) of every mount in a mount table. */
+function mountDevices(mountinfo: string): Set<string> {
+  const devices = new Set<string>();
+  for (const line of mountinfo.split('\n')) {
+    const device = line.split(' ')[2];
+    if (device !== undefined && device !== '') devices.add(device);
+  }
+  return devices;
+}
+
+/**
+ * Starts a fresh sandbox: overlay over the cached Debian root, own namespaces, sshd
+ * running, an admin user provisioned like an Azure image. Always destroy() it.
+ */
+export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const lower = await ensureRootfs();
+  const tempDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vmaccess-sandbox-'));
+  const upper = path.join(tempDir, 'upper');
+  const work = path.join(tempDir, 'work');
+  const merged = path.join(tempDir, 'merged');
+  await Promise.all([fs.mkdir(upper), fs.mkdir(work), fs.mkdir(merged)]);
+
+  const launcher = spawn(
+    'unshare',
+    ['--mount', '--pid', '--net', '--uts', '--ipc', '--fork', '--kill-child', '--propagation', 'private', '--', '/bin/sh', path.join(sandboxDir, 'sandbox-init.sh'), lower, upper, work, merged],
+    // Own session, so a kept sandbox outlives the test process.
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let output = '';
+  const ready = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), START_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (output.includes('ready\n')) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    };
+    launcher.stdout.on('data', onData);
+    launcher.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    launcher.on('exit', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+    launcher.on('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  const launcherPid = launcher.pid;
+  const isReady = await ready;
+  const initPid = launcherPid === undefined ? undefined : childrenOf(launcherPid)[0];
+  if (!isReady || initPid === undefined || launcherPid === undefined) {
+    if (launcherPid !== undefined && isAlive(launcherPid)) process.kill(launcherPid, 'SIGKILL');
+    await fs.rm(tempDir, { recursive: true, force: true });
+    throw new Error(`the sandbox did not start: ${output.trim()}`);
+  }
+  launcher.stdout.destroy();
+  launcher.stderr.destroy();
+  launcher.unref();
+
+  const hostMountDevices = mountDevices(readFileSync('/proc/self/mountinfo', 'utf8'));
+  // Safety net for a test that forgets destroy() or a worker that exits early: kill the
+  // sandbox's processes and drop its files when this process exits (unless kept).
+  const onExit = (): void => {
+    if (process.env['VMACCESS_SANDBOX_KEEP'] === '1') return;
+    try {
+      process.kill(initPid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    rmSync(tempDir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+  const root = `/proc/${initPid}/root`;
+  let destroyed = false;
+
+  const nsenterArgs = ['--target', String(initPid), '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wd'];
+
+  const exec = async (argv: readonly string[], execOptions: ExecOptions = {}): Promise<ExecResult> => {
+    if (destroyed) throw new Error('sandbox already destroyed');
+    const timeoutMs = execOptions.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
+    // The time limit is enforced inside (timeout kills the program in the sandbox's
+    // pid namespace) and, as a backstop, outside on nsenter itself.
+    const inner = ['/usr/bin/env', '-C', execOptions.cwd ?? '/', '/usr/bin/timeout', '-s', 'KILL', `${timeoutMs / 1000}s`, ...argv];
+    const env = execOptions.bareEnv === true ? { ...execOptions.env } : { PATH: SANDBOX_PATH, HOME: '/root', LC_ALL: 'C', TERM: 'dumb', ...execOptions.env };
+    const result = await execa('/usr/bin/nsenter', [...nsenterArgs, '--', ...inner], {
+      reject: false,
+      extendEnv: false,
+      env,
+      timeout: timeoutMs + 10_000,
+      killSignal: 'SIGKILL',
+      stripFinalNewline: false,
+      ...(execOptions.input === undefined ? { stdin: 'ignore' as const } : { input: execOptions.input }),
+    });
+    return {
+      exitCode: result.exitCode ?? 137,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      timedOut: result.timedOut || result.exitCode === 137,
+    };
+  };
+
+  const execOk = async (argv: readonly string[], execOptions: ExecOptions = {}): Promise<ExecResult> => {
+    const result = await exec(argv, execOptions);
+    if (result.exitCode !== 0) {
+      throw new Error(`in sandbox: ${argv.join(' ')} exited ${result.exitCode}\nstdout: ${result.stdout.slice(-2000)}\nstderr: ${result.stderr.slice(-2000)}`);
+    }
+    return result;
+  };
+
+  const sh = (script: string, execOptions: ExecOptions = {}): Promise<ExecResult> => exec(['bash', '-c', script], execOptions);
+
+  const readFile = async (pathInside: string): Promise<Buffer | undefined> => {
+    assertInsidePath(pathInside);
+    if (destroyed) throw new Error('sandbox already destroyed');
+    // cat runs inside, so every symlink resolves against the sandbox's root, never the host's.
+    const result = await execa('nsenter', [...nsenterArgs, '--', 'sh', '-c', 'test -f "$1" || exit 3; exec cat -- "$1"', 'read', pathInside], {
+      reject: false,
+      extendEnv: false,
+      env: { PATH: SANDBOX_PATH, LC_ALL: 'C' },
+      encoding: 'buffer',
+      stripFinalNewline: false,
+      timeout: DEFAULT_EXEC_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+      stdin: 'ignore',
+    });
+    if (result.exitCode === 3) return undefined;
+    if (result.exitCode !== 0) throw new Error(`reading ${pathInside} in the sandbox failed: ${Buffer.from(result.stderr).toString()}`);
+    return Buffer.from(result.stdout);
+  };
+
+  const writeFile = async (pathInside: string, data: string | Uint8Array, mode = 0o644): Promise<void> => {
+    assertInsidePath(pathInside);
+    await execOk(['sh', '-c', 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1" && chmod "$2" -- "$1"', 'write', pathInside, mode.toString(8)], {
+      input: data,
+    });
+  };
+
+  const exists = async (pathInside: string): Promise<boolean> => {
+    assertInsidePath(pathInside);
+    const result = await exec(['sh', '-c', 'test -e "$1" || test -L "$1"', 'exists', pathInside]);
+    return result.exitCode === 0;
+  };
+
+  const generateKey = async (name: string, type: 'ed25519' | 'rsa' | 'ecdsa' = 'ed25519'): Promise<GeneratedKey> => {
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`key name must be a plain word: ${name}`);
+    const privateKeyPath = `/root/e2e-keys/${name}`;
+    await execOk(['mkdir', '-p', '-m', '0700', '/root/e2e-keys']);
+    await execOk(['rm', '-f', privateKeyPath, `${privateKeyPath}.pub`]);
+    const bits = type === 'rsa' ? ['-b', '3072'] : [];
+    await execOk(['ssh-keygen', '-q', '-t', type, ...bits, '-N', '', '-C', `${name}@e2e`, '-f', privateKeyPath]);
+    const publicKey = ((await readFile(`${privateKeyPath}.pub`)) ?? Buffer.alloc(0)).toString().trim();
+    return { privateKeyPath, publicKey };
+  };
+
+  const ssh = async (user: string, auth: SshAuth, command: string, sshOptions: { timeoutMs?: number; input?: string } = {}): Promise<ExecResult> => {
+    const common = [
+      '-o', 'StrictHostKeyChecking=no',
+      '-o', 'UserKnownHostsFile=/dev/null',
+      '-o', 'LogLevel=ERROR',
+      '-o', 'ConnectTimeout=10',
+      '-o', 'NumberOfPasswordPrompts=1',
+      '-p', '22',
+      '-l', user,
+    ];
+    const timeoutMs = sshOptions.timeoutMs ?? 30_000;
+    if (auth.password !== undefined) {
+      return exec(
+        ['sshpass', '-e', 'ssh', ...common, '-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password,keyboard-interactive', '127.0.0.1', command],
+        { env: { SSHPASS: auth.password }, timeoutMs, ...(sshOptions.input === undefined ? {} : { input: sshOptions.input }) },
+      );
+    }
+    if (auth.identityFile === undefined) throw new Error('ssh needs identityFile or password');
+    return exec(
+      ['ssh', ...common, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'PreferredAuthentications=publickey', '-i', auth.identityFile, '127.0.0.1', command],
+      { timeoutMs, ...(sshOptions.input === undefined ? {} : { input: sshOptions.input }) },
+    );
+  };
+
+  const bannerAnswers = async (): Promise<boolean> => {
+    const result = await exec(['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/22 && head -c 4 <&3'], { timeoutMs: 5_000 });
+    return result.exitCode === 0 && result.stdout.startsWith('SSH-');
+  };
+
+  const sshdPid = async (): Promise<number | undefined> => {
+    // The listener is the sshd whose parent is not another sshd (connection children are).
+    const result = await exec(['sh', '-c', 'for p in $(pgrep -x sshd); do pp=$(ps -o ppid= -p "$p" | tr -d " "); [ "$(ps -o comm= -p "$pp")" = sshd ] || echo "$p"; done']);
+    const pid = Number(result.stdout.trim().split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  };
+
+  const sshdRunning = async (): Promise<boolean> => (await exec(['pgrep', '-x', 'sshd'])).exitCode === 0 && (await bannerAnswers());
+
+  const startSshd = async (): Promise<void> => {
+    const result = await exec(['/etc/init.d/ssh', 'start'], { timeoutMs: 30_000 });
+    if (!(await waitFor(bannerAnswers, 10_000, 100))) {
+      throw new Error(`sshd did not come up: ${result.stdout}${result.stderr}${(await readText('/var/log/sshd.log')) ?? ''}`);
+    }
+  };
+
+  const stopSshd = async (): Promise<void> => {
+    await exec(['/etc/init.d/ssh', 'stop'], { timeoutMs: 30_000 });
+    await exec(['pkill', '-x', 'sshd']);
+    await waitFor(async () => (await exec(['pgrep', '-x', 'sshd'])).exitCode !== 0, 10_000, 100);
+  };
+
+  const sshdListenCount = async (): Promise<number> => {
+    const log = (await readText('/var/log/sshd.log')) ?? '';
+    return log.split('\n').filter((line) => /Server listening on 0\.0\.0\.0 port 22/.test(line)).length;
+  };
+
+  const readText = async (pathInside: string): Promise<string | undefined> => (await readFile(pathInside))?.toString('utf8');
+
+  const bindHostPath = async (hostPath: string, pathInside: string): Promise<void> => {
+    assertInsidePath(pathInside);
+    const isDirectory = (await fs.stat(hostPath)).isDirectory();
+    await execOk(['sh', '-c', isDirectory ? 'mkdir -p -- "$1"' : 'mkdir -p -- "$(dirname -- "$1")" && touch -- "$1"', 'bind', pathInside]);
+    // Mount from the sandbox's mount namespace with the host's root, where the merged
+    // tree is visible at its host path and the host path is visible too.
+    const target = path.join(merged, pathInside);
+    for (const args of [['--bind', hostPath, target], ['-o', 'remount,bind,ro', target]]) {
+      const result = await execa('nsenter', ['--target', String(initPid), '--mount', '--', 'mount', ...args], { reject: false, timeout: DESTROY_STEP_TIMEOUT_MS });
+      if (result.exitCode !== 0) throw new Error(`bind-mounting ${hostPath} at ${pathInside} failed: ${result.stderr}`);
+    }
+  };
+
+  const unbind = async (pathInside: string): Promise<void> => {
+    assertInsidePath(pathInside);
+    await execOk(['umount', pathInside]);
+  };
+
+  const destroy = async (destroyOptions: { keep?: boolean } = {}): Promise<void> => {
+    if (destroyed) return;
+    destroyed = true;
+    process.removeListener('exit', onExit);
+    if (destroyOptions.keep === true || process.env['VMACCESS_SANDBOX_KEEP'] === '1') {
+      process.stderr.write(
+        [
+          `sandbox kept: root ${root} (overlay upper dir ${upper})`,
+          `  shell inside:  nsenter --target ${initPid} --mount --uts --ipc --net --pid --root --wd /bin/bash`,
+          `  remove it:     sh ${path.join(sandboxDir, 'remove-kept.sh')} ${initPid} ${tempDir}`,
+          '',
+        ].join('\n'),
+      );
+      return;
+    }
+    const problems: string[] = [];
+    try {
+      if (isAlive(initPid)) {
+        // Loop devices are global: detach the ones whose backing file lives on one of
+        // the sandbox's own mounts (devices the host does not have), after unmounting
+        // whatever the sandbox mounted from them.
+        const sandboxMountinfo = readFileSync(`/proc/${initPid}/mountinfo`, 'utf8');
+        const sandboxDevices = [...mountDevices(sandboxMountinfo)].filter((device) => !hostMountDevices.has(device));
+        const loopMounts = sandboxMountinfo
+          .split('\n')
+          .map((line) => line.split(' '))
+          .filter((fields) => {
+            const separator = fields.indexOf('-');
+            return separator > 0 && (fields[separator + 2] ?? '').startsWith('/dev/loop');
+          })
+          .map((fields) => fields[4] ?? '')
+          .reverse();
+        for (const mountPoint of loopMounts) {
+          await execa('nsenter', ['--target', String(initPid), '--mount', '--', 'umount', '-l', path.join(merged, mountPoint)], { reject: false, timeout: DESTROY_STEP_TIMEOUT_MS });
+        }
+        const loops = await execa('losetup', ['--list', '--json', '--output', 'NAME,BACK-MAJ:MIN'], { reject: false, timeout: DESTROY_STEP_TIMEOUT_MS });
+        const devices = loops.stdout.trim() === '' ? [] : (JSON.parse(loops.stdout) as { loopdevices?: Record<string, string | null>[] }).loopdevices ?? [];
+        for (const device of devices) {
+          const name = device['name'];
+          const backing = device['back-maj:min']?.trim();
+          if (typeof name === 'string' && backing !== undefined && sandboxDevices.includes(backing)) {
+            const detach = await execa('losetup', ['--detach', name], { reject: false, timeout: DESTROY_STEP_TIMEOUT_MS });
+            if (detach.exitCode !== 0) problems.push(`losetup --detach ${name}: ${detach.stderr}`);
+          }
+        }
+        // SIGKILL to the namespace's init kills every process in it; the mount
+        // namespace, and with it the overlay and every mount inside, goes away.
+        process.kill(initPid, 'SIGKILL');
+      }
+      if (!(await waitFor(() => !isAlive(initPid) && !isAlive(launcherPid), DESTROY_STEP_TIMEOUT_MS))) {
+        problems.push(`sandbox init ${initPid} did not exit`);
+      }
+    } finally {
+      // Nothing of the sandbox is mounted in the host's namespace, so this only ever
+      // removes plain files; --one-file-system is a second guard.
+      const stillMounted = readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${tempDir}`);
+      if (stillMounted) problems.push(`something is mounted under ${tempDir}; left in place`);
+      else await execa('rm', ['-rf', '--one-file-system', '--', tempDir], { reject: false, timeout: DESTROY_STEP_TIMEOUT_MS * 4 });
+    }
+    if (problems.length > 0) throw new Error(`sandbox cleanup: ${problems.join('; ')}`);
+  };
+
+  const sandbox: Sandbox = {
+    root,
+    initPid,
+    tempDir,
+    admin: undefined,
+    exec,
+    execOk,
+    sh,
+    writeFile,
+    readFile,
+    readText,
+    exists,
+    generateKey,
+    ssh,
+    startSshd,
+    stopSshd,
+    sshdRunning,
+    sshdPid,
+    sshdListenCount,
+    bindHostPath,
+    unbind,
+    destroy,
+  };
+
+  try {
+    let admin: SandboxAdmin | undefined;
+    if (options.provision !== false) admin = await provision(sandbox, options.adminUser ?? DEFAULT_ADMIN_USER);
+    if (options.startSshd !== false && options.provision !== false) await startSshd();
+    return { ...sandbox, admin };
+  } catch (error) {
+    await destroy().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * What an Azure image looks like after provisioning: an admin user with the deployment's
+ * key, a NOPASSWD line in /etc/sudoers.d/waagent (the file the agent writes), the
+ * agent's ovf-env.xml with the public keys, and no node anywhere on PATH.
+ */
+async function provision(sandbox: Sandbox, adminUser: string): Promise<SandboxAdmin> {
+  const key = await sandbox.generateKey(`${adminUser}-provisioned`, 'ed25519');
+  await sandbox.execOk(['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'provisioned admin', adminUser]);
+  const home = `/home/${adminUser}`;
+  await sandbox.writeFile(`${home}/.ssh/authorized_keys`, `${key.publicKey}\n`, 0o600);
+  await sandbox.execOk(['chmod', '0700', `${home}/.ssh`]);
+  await sandbox.execOk(['chown', '-R', `${adminUser}:${adminUser}`, `${home}/.ssh`]);
+  await sandbox.writeFile('/etc/sudoers.d/waagent', `${adminUser} ALL=(ALL) NOPASSWD: ALL\n`, 0o440);
+  await sandbox.execOk(['visudo', '-c', '-q']);
+  await sandbox.execOk(['mkdir', '-p', '-m', '0700', '/var/lib/waagent']);
+  await sandbox.writeFile('/var/lib/waagent/ovf-env.xml', ovfEnv(adminUser, key.publicKey), 0o600);
+  return { name: adminUser, privateKeyPath: key.privateKeyPath, publicKey: key.publicKey };
+}
+
+function ovfEnv(adminUser: string, publicKey: string): string {
+  const escaped = publicKey.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return [
+    '<?xml version="1.0" encoding="utf-8"?>',
+    '<ns0:Environment xmlns:ns0="http://schemas.dmtf.org/ovf/environment/1" xmlns:ns1="http://schemas.microsoft.com/windowsazure" xmlns:ns2="http://www.w3.org/2001/XMLSchema-instance">',
+    '  <ns1:ProvisioningSection>',
+    '    <ns1:Version>1.0</ns1:Version>',
+    '    <ns1:LinuxProvisioningConfigurationSet>',
+    '      <ns1:ConfigurationSetType>LinuxProvisioningConfiguration</ns1:ConfigurationSetType>',
+    '      <ns1:HostName>sandbox</ns1:HostName>',
+    `      <ns1:UserName>${adminUser}</ns1:UserName>`,
+    '      <ns1:DisableSshPasswordAuthentication>true</ns1:DisableSshPasswordAuthentication>',
+    '      <ns1:SSH>',
+    '        <ns1:PublicKeys>',
+    '          <ns1:PublicKey>',
+    '            <ns1:Fingerprint />',
+    `            <ns1:Path>/home/${adminUser}/.ssh/authorized_keys</ns1:Path>`,
+    `            <ns1:Value>${escaped}</ns1:Value>`,
+    '          </ns1:PublicKey>',
+    '        </ns1:PublicKeys>',
+    '      </ns1:SSH>',
+    '    </ns1:LinuxProvisioningConfigurationSet>',
+    '  </ns1:ProvisioningSection>',
+    '</ns0:Environment>',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Why sandboxes cannot run here, or undefined when they can. Tests skip with this text.
+ * Checks root, the programs needed, and that namespaces and overlayfs actually work.
+ */
+export async function sandboxUnavailableReason(): Promise<string | undefined> {
+  if (process.env['VMACCESS_SANDBOX_DISABLE'] === '1') return 'VMACCESS_SANDBOX_DISABLE=1 is set';
+  if (process.platform !== 'linux') return 'the sandbox needs Linux';
+  if (process.getuid?.() !== 0) return 'the sandbox needs root (run the end-to-end tests as root, as CI does)';
+  for (const program of ['debootstrap', 'unshare', 'nsenter', 'losetup', 'flock', 'openssl', 'python3', 'dpkg', 'apt-get']) {
+    const found = await execa('sh', ['-c', `command -v ${program}`], { reject: false, env: { PATH: `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin` } });
+    if (found.exitCode !== 0) return `the sandbox needs ${program} (apt-get install ${program === 'python3' ? 'python3' : program})`;
+  }
+  if (!existsSync('/proc/filesystems') || !readFileSync('/proc/filesystems', 'utf8').includes('overlay')) return 'the kernel has no overlayfs';
+  const probe = await execa('unshare', ['--mount', '--pid', '--net', '--uts', '--ipc', '--fork', '--', 'true'], { reject: false, timeout: 10_000 });
+  if (probe.exitCode !== 0) return `unshare cannot create namespaces here: ${probe.stderr.trim()}`;
+  return undefined;
+}
