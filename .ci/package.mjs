@@ -133,7 +133,7 @@ export async function extractZip(zipFile, dir, keep = () => true) {
 }
 
 /** What handlers/run calls besides shell builtins. */
-export const SHIM_TOOLS = ['dirname', 'uname', 'getconf', 'mkdir'];
+export const SHIM_TOOLS = ['uname', 'getconf', 'mkdir', 'sed', 'head', 'date', 'mv'];
 
 /** A PATH holding only the shim's tools (linked from this machine) and no node, like a VM without Node.js. */
 export async function toolsWithoutNode(dir) {

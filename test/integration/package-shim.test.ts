@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { toolsWithoutNode } from '../../.ci/package.mjs';
+import { statusContractViolations } from '../helpers/status-contract.js';
 
 /**
  * handlers/run, the real shim under the real /bin/sh, in a handler directory laid out
@@ -86,10 +87,20 @@ describe('handlers/run', () => {
     expect(result.args).toEqual([path.join(handlerDir, 'dist', 'app', 'vmaccess.mjs'), '--version']);
   });
 
-  test('with no runtime at all it exits 3 and says why', () => {
-    const result = run(['enable'], { withPathNode: false });
+  test('with no runtime at all it exits 3, says why, and enable still leaves an error status for the agent', async () => {
+    const statusFolder = path.join(dir, 'agent-status');
+    await writeFile(
+      path.join(handlerDir, 'HandlerEnvironment.json'),
+      JSON.stringify([{ name: 'Microsoft.OSTCExtensions.VMAccessForLinux', version: 1.0, handlerEnvironment: { statusFolder, logFolder: dir, configFolder: dir } }]).replace(/":/g, '": '),
+    );
+    const result = run(['enable'], { withPathNode: false, env: { ConfigSequenceNumber: '12' } });
     expect(result.status).toBe(3);
-    expect(result.stderr).toMatch(/no Node.js runtime for .+ in .+\/runtime and none on PATH/);
+    expect(result.stderr).toMatch(/no Node.js runtime for .+ in the package .+ and none on PATH/);
+    const text = await readFile(path.join(statusFolder, '12.status'), 'utf8');
+    expect(statusContractViolations(text)).toEqual([]);
+    expect(JSON.parse(text)).toMatchObject([{ status: { status: 'error', formattedMessage: { message: expect.stringContaining('[PREREQUISITE_MISSING]') as string } } }]);
+    // Other operations have no status file to write.
+    expect(run(['disable'], { withPathNode: false }).status).toBe(3);
   });
 
   test.each([
