@@ -6,8 +6,8 @@ import { formatTable, median, mib, minimum, ms, type Table } from './table.js';
 
 /**
  * Cold start of the packaged handler, the way the guest agent starts it: a fresh
- * process per command, cwd = the handler directory, through handlers/<op> and the
- * handlers/run shim. Compared with `node -e 0` of the same bundled runtime.
+ * process per command, cwd = the handler directory, through the manifest command
+ * (handlers/run <op>). Compared with `node -e 0` of the same bundled runtime.
  */
 
 export interface StartupOptions {
@@ -105,10 +105,10 @@ function agentEnv(handlerDir: string): NodeJS.ProcessEnv {
  * cannot serve as the measured command, or undefined when it can.
  */
 function primeEnable(handlerDir: string): string | undefined {
-  const result = spawnSync(path.join(handlerDir, 'handlers', 'enable'), [], { cwd: handlerDir, env: agentEnv(handlerDir), encoding: 'utf8' });
+  const result = spawnSync(path.join(handlerDir, 'handlers', 'run'), ['enable'], { cwd: handlerDir, env: agentEnv(handlerDir), encoding: 'utf8' });
   if (result.status !== 0) return `enable exited ${result.status}: ${(result.stderr || result.stdout).trim().slice(0, 200)}`;
   if (!existsSync(path.join(handlerDir, 'status', '0.status'))) return 'enable wrote no status/0.status';
-  const again = spawnSync(path.join(handlerDir, 'handlers', 'enable'), [], { cwd: handlerDir, env: agentEnv(handlerDir), encoding: 'utf8' });
+  const again = spawnSync(path.join(handlerDir, 'handlers', 'run'), ['enable'], { cwd: handlerDir, env: agentEnv(handlerDir), encoding: 'utf8' });
   if (again.status !== 0) return `the repeated enable exited ${again.status}`;
   return undefined;
 }
@@ -122,13 +122,13 @@ export function runStartupBench(options: StartupOptions): Table {
   layOutHandlerDir(handlerDir, logRoot);
 
   // The first command the agent runs is install; it also fills the compile cache.
-  const install = spawnSync(path.join(handlerDir, 'handlers', 'install'), [], { cwd: handlerDir, env: agentEnv(handlerDir), encoding: 'utf8' });
+  const install = spawnSync(path.join(handlerDir, 'handlers', 'run'), ['install'], { cwd: handlerDir, env: agentEnv(handlerDir), encoding: 'utf8' });
   const installNote = install.status === 0 ? 'install exited 0' : `install exited ${install.status} (${install.stdout.trim().slice(0, 120)})`;
   const enableProblem = primeEnable(handlerDir);
   const env = agentEnv(handlerDir);
 
   const measured: Variant = enableProblem === undefined
-    ? { label: 'handlers/enable, seq already applied (no-op)', file: path.join(handlerDir, 'handlers', 'enable'), args: [], cwd: handlerDir, env }
+    ? { label: 'handlers/run enable, seq already applied (no-op)', file: path.join(handlerDir, 'handlers', 'run'), args: ['enable'], cwd: handlerDir, env }
     : { label: 'STAND-IN handlers/run --version (enable not usable)', file: path.join(handlerDir, 'handlers', 'run'), args: ['--version'], cwd: handlerDir, env };
   const variants: Variant[] = [
     { label: 'node -e 0 (bundled runtime, baseline)', file: node, args: ['-e', '0'], cwd: handlerDir, env },

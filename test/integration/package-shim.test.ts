@@ -133,6 +133,21 @@ describe('handlers/run', () => {
     expect(result.stderr).toMatch(/needs glibc 2.28/);
   });
 
+  test('remembers the bundled runtime it chose, and only a runtime inside the package', async () => {
+    await writeRuntime(path.join(handlerDir, 'runtime', machineArch, 'bin', 'node'), 'bundled');
+    expect(run(['enable']).runtime).toBe('bundled');
+    const remembered = await readFile(path.join(handlerDir, '.cache', 'runtime'), 'utf8');
+    expect(remembered.trim()).toBe(path.join(handlerDir, 'runtime', machineArch, 'bin', 'node'));
+    expect((await stat(path.join(handlerDir, '.cache', 'runtime'))).mode & 0o077).toBe(0);
+    // With the choice remembered, neither uname nor getconf is needed any more.
+    const noTools = await mkdtemp(path.join(dir, 'empty-'));
+    const fast = spawnSync('/bin/sh', ['-c', 'handlers/run enable'], { cwd: handlerDir, env: { PATH: noTools }, encoding: 'utf8' });
+    expect(fast.stdout).toContain('runtime=bundled');
+    // A remembered path outside the package is ignored.
+    await writeFile(path.join(handlerDir, '.cache', 'runtime'), `${path.join(pathNode, 'node')}\n`);
+    expect(run(['enable']).runtime).toBe('bundled');
+  });
+
   test('runs without a compile cache when the cache folder cannot be made', async () => {
     await writeRuntime(path.join(handlerDir, 'runtime', machineArch, 'bin', 'node'), 'bundled');
     await writeFile(path.join(handlerDir, '.cache'), 'a file where the folder would go');

@@ -91,9 +91,11 @@ describe('package naming and manifest', () => {
     expect(HANDLER_NAME).toBe('Microsoft.OSTCExtensions.VMAccessForLinux');
   });
 
-  test("the repository's manifest points every command at handlers/", async () => {
-    const targets = manifestCommandTargets(await readFile(`${root}/HandlerManifest.json`, 'utf8'));
-    expect(targets).toEqual(['handlers/install', 'handlers/enable', 'handlers/update', 'handlers/disable', 'handlers/uninstall']);
+  test("the repository's manifest runs every command through handlers/run with the operation as argument", async () => {
+    const text = await readFile(`${root}/HandlerManifest.json`, 'utf8');
+    expect(manifestCommandTargets(text)).toEqual(Array(5).fill('handlers/run'));
+    const commands = (JSON.parse(text) as [{ handlerManifest: Record<string, unknown> }])[0].handlerManifest;
+    for (const operation of ['install', 'enable', 'update', 'disable', 'uninstall']) expect(commands[`${operation}Command`]).toBe(`handlers/run ${operation}`);
   });
 
   const manifest = (commands: Record<string, string>) =>
