@@ -1,4 +1,4 @@
-// npm run bench [-- --zip <package.zip>] [--runs N] [--only startup|scaling|e2e]
+// npm run bench [-- --zip <package.zip>] [--runs N] [--e2e-runs N] [--only startup|scaling|e2e]
 //
 // Builds the extension package (unless --zip names one), unpacks it the way the guest
 // agent does into a temporary lib dir, bundles bench/main.ts with esbuild and runs it.
@@ -7,9 +7,10 @@
 // and that must not be able to change this machine whatever the handler does.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 import { REPO_ROOT, readPackageVersion } from './bundle.mjs';
 import { HANDLER_NAME, buildPackage, extractZip, hostArch, zipFileName } from './package.mjs';
@@ -19,8 +20,23 @@ const zipIndex = args.indexOf('--zip');
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
 const passThrough = args.filter((_, index) => index !== zipIndex && index !== zipIndex + 1 || zipIndex === -1);
 
+// test/sandbox/ finds its shell scripts and cache next to its own source file; in the
+// bundle import.meta.url would name .cache/bench/main.mjs instead, so each of those
+// files gets its own URL baked in.
+const sandboxFileUrls = {
+  name: 'sandbox-file-urls',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]test[\\/]sandbox[\\/][^\\/]+\.ts$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const url = JSON.stringify(pathToFileURL(args.path).href);
+      return { contents: source.replaceAll('fileURLToPath(import.meta.url)', `fileURLToPath(${url})`), loader: 'ts' };
+    });
+  },
+};
+
 const arch = hostArch();
-const needsPackage = only === undefined || only === 'startup';
+// (a) runs the unpacked package; (c) installs the zip into end-to-end sandboxes.
+const needsPackage = only === undefined || only === 'startup' || only === 'e2e';
 if (needsPackage && arch === undefined) throw new Error(`no packaged runtime for ${process.arch}`);
 
 const version = readPackageVersion();
@@ -48,8 +64,10 @@ try {
     packages: 'external',
     outfile: benchBundle,
     logLevel: 'warning',
+    plugins: [sandboxFileUrls],
   });
-  const command = [process.execPath, benchBundle, '--handler-dir', handlerDir, '--arch', arch ?? process.arch, ...passThrough];
+  const packageArgs = zipFile === undefined ? [] : ['--package-zip', zipFile, '--package-version', version];
+  const command = [process.execPath, benchBundle, '--handler-dir', handlerDir, '--arch', arch ?? process.arch, ...packageArgs, ...passThrough];
   const isolate = process.getuid?.() === 0 && existsSync('/usr/bin/unshare');
   const script = 'for d in /etc /var; do mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" || exit 90; done; exec "$@"';
   const result = isolate

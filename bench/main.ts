@@ -7,6 +7,7 @@ import { formatTable } from './table.js';
 /**
  * npm run bench (via .ci/bench.mjs, which builds and unpacks the package first).
  * Arguments: --handler-dir <unpacked package> --arch <x64|arm64> [--runs N] [--only startup|scaling|e2e]
+ * [--package-zip <zip> --package-version <v>] [--e2e-runs N]
  */
 
 function option(args: readonly string[], name: string): string | undefined {
@@ -26,7 +27,12 @@ async function main(args: readonly string[]): Promise<void> {
     console.log(formatTable(runStartupBench({ handlerDir, arch, runs, memoryRuns: Math.max(3, Math.min(7, runs)) })));
   }
   if (only === undefined || only === 'scaling') console.log(formatTable(runScalingBench()));
-  if (only === undefined || only === 'e2e') console.log(formatTable(await runE2eEnableBench()));
+  if (only === undefined || only === 'e2e') {
+    const zip = option(args, '--package-zip');
+    const version = option(args, '--package-version');
+    const pkg = zip !== undefined && version !== undefined ? { kind: 'zip' as const, path: zip, version } : undefined;
+    console.log(formatTable(await runE2eEnableBench({ runs: Number(option(args, '--e2e-runs') ?? 3), pkg })));
+  }
 }
 
 await main(process.argv.slice(2));

@@ -628,7 +628,10 @@ async function applyIntent(run: Run, intent: Intent, options: SshActionOptions):
     const endpoints = probeEndpoints(validated.candidateListen, validated.candidatePorts.map(String));
     logger.info({ step: 'sshd', action: decision.action, commands: decision.commands, reason: decision.reason }, 'sshd service control');
     const failure = await runServiceCommands(system, decision.commands);
-    const answered = failure === undefined ? await confirmSshdUp(system, profile, pidFiles, endpoints, verifyOptions) : { ok: false, detail: `${failure.command} failed (${failure.detail})` };
+    // The settle time is for a daemon that was just signalled or started; when nothing was
+    // sent to sshd (reset_ssh on a configuration that already was the default) it only costs seconds.
+    const options = decision.commands.length === 0 ? { ...verifyOptions, settleMs: 0 } : verifyOptions;
+    const answered = failure === undefined ? await confirmSshdUp(system, profile, pidFiles, endpoints, options) : { ok: false, detail: `${failure.command} failed (${failure.detail})` };
     logger.info({ step: 'sshd', ok: answered.ok, detail: answered.detail }, 'sshd verified');
     if (!answered.ok) {
       const what = answered.detail;
