@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { handlerEnvironmentText } from '../test/helpers/agent-files.js';
 import { formatTable, median, mib, minimum, ms, type Table } from './table.js';
 
 /**
@@ -72,21 +73,7 @@ export function layOutHandlerDir(handlerDir: string, logRoot: string): void {
   const logFolder = path.join(logRoot, name);
   for (const dir of ['config', 'status']) mkdirSync(path.join(handlerDir, dir), { recursive: true, mode: 0o700 });
   mkdirSync(path.join(logFolder, 'events'), { recursive: true, mode: 0o700 });
-  const environment = [
-    {
-      name,
-      version: 1.0,
-      handlerEnvironment: {
-        logFolder,
-        configFolder: path.join(handlerDir, 'config'),
-        statusFolder: path.join(handlerDir, 'status'),
-        heartbeatFile: path.join(handlerDir, 'heartbeat.log'),
-        eventsFolder: path.join(logFolder, 'events'),
-        eventsFolder_preview: path.join(logFolder, 'events'),
-      },
-    },
-  ];
-  writeFileSync(path.join(handlerDir, 'HandlerEnvironment.json'), JSON.stringify(environment));
+  writeFileSync(path.join(handlerDir, 'HandlerEnvironment.json'), handlerEnvironmentText(handlerDir, logFolder, name));
   writeFileSync(path.join(handlerDir, 'config', '0.settings'), '');
 }
 

@@ -43,14 +43,6 @@ export function cmsContentCipher(base64: string): string {
   return /contentEncryptionAlgorithm:\s*\n?\s*algorithm:\s*(\S+)/.exec(text)?.[1] ?? 'unknown';
 }
 
-export function settingsDocument(publicSettings: unknown, protectedSettings: string | null, thumbprint: string | null): string {
-  // The agent's exact serialisation: one line, ", " and ": " separators, no newline.
-  return JSON.stringify({
-    runtimeSettings: [{ handlerSettings: { publicSettings, protectedSettings, protectedSettingsCertThumbprint: thumbprint } }],
-  })
-    .replace(/","/g, '", "')
-    .replace(/":/g, '": ');
-}
 
 export function readJson(file: string): unknown {
   return JSON.parse(readFileSync(file, 'utf8'));

@@ -6,7 +6,7 @@ import type { Invocation, Runtime } from '../../src/lifecycle/runtime.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
 import { FakeSystem } from '../fakes/fake-system.js';
-import { settingsDocument } from './agent-crypto.js';
+import { settingsDocument } from './agent-files.js';
 
 /** A handler directory laid out as the agent lays it out, on a FakeSystem. */
 

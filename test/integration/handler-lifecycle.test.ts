@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createTestCertificate, encryptProtectedSettings, settingsDocument, type TestCertificate } from '../helpers/agent-crypto.js';
+import { createTestCertificate, encryptProtectedSettings, type TestCertificate } from '../helpers/agent-crypto.js';
+import { handlerEnvironmentText, settingsDocument } from '../helpers/agent-files.js';
 import { statusContractViolations } from '../helpers/status-contract.js';
 
 /**
@@ -78,23 +79,7 @@ beforeAll(() => {
   mkdirSync(path.join(handlerDir, 'config'), { mode: 0o700 });
   mkdirSync(path.join(handlerDir, 'status'), { mode: 0o700 });
   mkdirSync(path.join(logFolder, 'events'), { recursive: true, mode: 0o700 });
-  writeFileSync(
-    path.join(handlerDir, 'HandlerEnvironment.json'),
-    JSON.stringify([
-      {
-        name: NAME,
-        version: 1.0,
-        handlerEnvironment: {
-          logFolder,
-          configFolder: path.join(handlerDir, 'config'),
-          statusFolder: path.join(handlerDir, 'status'),
-          heartbeatFile: path.join(handlerDir, 'heartbeat.log'),
-          eventsFolder: path.join(logFolder, 'events'),
-          eventsFolder_preview: path.join(logFolder, 'events'),
-        },
-      },
-    ]),
-  );
+  writeFileSync(path.join(handlerDir, 'HandlerEnvironment.json'), handlerEnvironmentText(handlerDir, logFolder, NAME));
   certificate = createTestCertificate(libDir);
 });
 

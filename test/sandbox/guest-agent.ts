@@ -1,3 +1,4 @@
+import { handlerEnvironmentText, pythonJson } from '../helpers/agent-files.js';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -97,16 +98,6 @@ export interface GuestAgent {
   agentStatus(handler: InstalledHandler, seq: number): Promise<AgentReportedStatus>;
 }
 
-/** Python's json.dumps defaults (`, ` and `: ` separators, ASCII only), which the agent uses. */
-export function pythonJson(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  if (typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(pythonJson).join(', ')}]`;
-  const entries = Object.entries(value as Record<string, unknown>).map(([key, item]) => `${pythonJson(key)}: ${pythonJson(item)}`);
-  return `{${entries.join(', ')}}`;
-}
-
 /** How the agent joins the captured output (§3.2 point 5): 3200 characters at most. */
 export function agentOutputText(stdout: string, stderr: string): string {
   const max = 3200;
@@ -200,18 +191,7 @@ export async function createGuestAgent(sandbox: Sandbox): Promise<GuestAgent> {
     await sandbox.execOk(['find', dir, '-type', 'f', '-exec', 'chmod', 'u+x', '{}', '+']);
     if (bindRuntime !== undefined) await sandbox.bindHostPath(bindRuntime, `${dir}/runtime`);
     await sandbox.execOk(['sh', '-c', 'mkdir -p -m 0700 "$1/config" "$1/status" && mkdir -p -m 0755 "$2" && mkdir -p -m 0700 "$2/events"', 'setup', dir, logFolder]);
-    const handlerEnvironment =
-      `[{"name": ${pythonJson(HANDLER_NAME)}, "version": 1.0, "handlerEnvironment": {` +
-      [
-        `"logFolder": ${pythonJson(logFolder)}`,
-        `"configFolder": ${pythonJson(`${dir}/config`)}`,
-        `"statusFolder": ${pythonJson(`${dir}/status`)}`,
-        `"heartbeatFile": ${pythonJson(`${dir}/heartbeat.log`)}`,
-        `"eventsFolder": ${pythonJson(`${logFolder}/events`)}`,
-        `"eventsFolder_preview": ${pythonJson(`${logFolder}/events`)}`,
-      ].join(', ') +
-      '}}]';
-    await sandbox.writeFile(`${dir}/HandlerEnvironment.json`, handlerEnvironment, 0o644);
+    await sandbox.writeFile(`${dir}/HandlerEnvironment.json`, handlerEnvironmentText(dir, logFolder), 0o644);
     const handler: InstalledHandler = { version: pkg.version, dir, pkg };
     if (pkg.kind === 'tree') {
       // This machine's node, at the place handlers/run looks first, and not on PATH.

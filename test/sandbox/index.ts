@@ -52,7 +52,8 @@ export type { ExecOptions, ExecResult, GeneratedKey, Sandbox, SandboxAdmin, Sand
 export { ensureRootfs, rootfsPath, sandboxCacheDir, SANDBOX_PACKAGES, SANDBOX_SUITE } from './rootfs.js';
 export { emptyRequest, runActionInSandbox, RUNNER_DIR_INSIDE } from './actions-in-sandbox.js';
 export type { ActionRun, ActionRunOptions } from './actions-in-sandbox.js';
-export { AGENT_LIB_DIR, AGENT_LOG_DIR, AGENT_TIMEOUTS_S, agentOutputText, createGuestAgent, pythonJson } from './guest-agent.js';
+export { AGENT_LIB_DIR, AGENT_LOG_DIR, AGENT_TIMEOUTS_S, agentOutputText, createGuestAgent } from './guest-agent.js';
+export { handlerEnvironmentText, pythonJson } from '../helpers/agent-files.js';
 export type { AgentCommandResult, AgentSettings, GuestAgent, InstalledHandler, Operation, SettingsSpec } from './guest-agent.js';
 export { buildHandler, currentHandlerPackage, HANDLER_NAME, olderHandlerPackage, packageVersion, packageZipPath } from './handler-package.js';
 export type { HandlerPackage } from './handler-package.js';

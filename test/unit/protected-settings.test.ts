@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decryptProtectedSettings } from '../../src/settings/protected-settings.js';
 import { SCRUBBED_MARKER, parseSettingsFile, scrubSettingsText } from '../../src/settings/settings-file.js';
 import { createRealSystem } from '../../src/system/real-system.js';
-import { cmsContentCipher, createTestCertificate, encryptProtectedSettings, settingsDocument, type TestCertificate } from '../helpers/agent-crypto.js';
+import { cmsContentCipher, createTestCertificate, encryptProtectedSettings, type TestCertificate } from '../helpers/agent-crypto.js';
+import { settingsDocument } from '../helpers/agent-files.js';
 
 // Real openssl on both sides: the payloads are made exactly as the platform makes them.
 let dir: string;
