@@ -1,44 +1,45 @@
 /**
  * One error type for everything the handler reports. `code` is stable (callers and
- * dashboards match on it); `message` is safe to put in a status file: it never
- * carries a secret, a raw command line or command output.
+ * dashboards match on it) and has a fixed integer for the status file's `code`;
+ * `message` is safe to put in a status file: it never carries a secret, a raw
+ * command line or command output.
  */
 export const ERROR_CODES = {
   // settings and request
-  SETTINGS_MISSING: 'the settings file for this sequence number does not exist',
-  SETTINGS_UNREADABLE: 'the settings file cannot be read',
-  SETTINGS_NOT_JSON: 'the settings file is not valid JSON of the expected shape',
-  SETTINGS_INVALID: 'the settings break the documented rules',
-  PROTECTED_SETTINGS_CERT_MISSING: 'the certificate for the protected settings is missing',
-  PROTECTED_SETTINGS_UNDECRYPTABLE: 'the protected settings cannot be decrypted',
-  PROTECTED_SETTINGS_CONSUMED: 'the protected settings were already used and scrubbed',
+  SETTINGS_MISSING: { status: 10, summary: 'the settings file for this sequence number does not exist' },
+  SETTINGS_UNREADABLE: { status: 11, summary: 'the settings file cannot be read' },
+  SETTINGS_NOT_JSON: { status: 12, summary: 'the settings file is not valid JSON of the expected shape' },
+  SETTINGS_INVALID: { status: 13, summary: 'the settings break the documented rules' },
+  PROTECTED_SETTINGS_CERT_MISSING: { status: 14, summary: 'the certificate for the protected settings is missing' },
+  PROTECTED_SETTINGS_UNDECRYPTABLE: { status: 15, summary: 'the protected settings cannot be decrypted' },
+  PROTECTED_SETTINGS_CONSUMED: { status: 16, summary: 'the protected settings were already used and scrubbed' },
   // handler environment and runtime
-  HANDLER_ENVIRONMENT_INVALID: 'HandlerEnvironment.json is missing or malformed',
-  PREREQUISITE_MISSING: 'a program the handler needs is missing',
-  ENABLE_BUSY: 'another enable is still running',
-  INTERNAL: 'an unexpected internal error',
+  HANDLER_ENVIRONMENT_INVALID: { status: 20, summary: 'HandlerEnvironment.json is missing or malformed' },
+  PREREQUISITE_MISSING: { status: 21, summary: 'a program the handler needs is missing' },
+  ENABLE_BUSY: { status: 22, summary: 'another enable is still running' },
+  INTERNAL: { status: 29, summary: 'an unexpected internal error' },
   // accounts
-  USER_NOT_FOUND: 'the account does not exist',
-  USER_PROTECTED: 'the account must not be changed by this extension',
-  USER_NOT_LOCAL: 'the account is not in the local account files',
-  USER_COMMAND_FAILED: 'an account command failed',
-  SSH_KEY_INVALID: 'an SSH public key cannot be parsed',
-  SSH_KEY_PATH_UNSAFE: 'the authorized keys path is not safe to write',
-  NO_PROVISIONING_KEYS: 'no SSH keys from provisioning were found',
-  SUDOERS_INVALID: 'the candidate sudoers file was rejected by visudo',
+  USER_NOT_FOUND: { status: 30, summary: 'the account does not exist' },
+  USER_PROTECTED: { status: 31, summary: 'the account must not be changed by this extension' },
+  USER_NOT_LOCAL: { status: 32, summary: 'the account is not in the local account files' },
+  USER_COMMAND_FAILED: { status: 33, summary: 'an account command failed' },
+  SSH_KEY_INVALID: { status: 34, summary: 'an SSH public key cannot be parsed' },
+  SSH_KEY_PATH_UNSAFE: { status: 35, summary: 'the authorized keys path is not safe to write' },
+  NO_PROVISIONING_KEYS: { status: 36, summary: 'no SSH keys from provisioning were found' },
+  SUDOERS_INVALID: { status: 37, summary: 'the candidate sudoers file was rejected by visudo' },
   // ssh server
-  SSHD_NOT_FOUND: 'the SSH server binary was not found',
-  SSHD_CONFIG_INVALID: 'the SSH server rejected the candidate configuration',
-  SSHD_NOT_RUNNING: 'the SSH server did not come back up',
-  SSHD_ROLLED_BACK: 'the change was rolled back because the SSH server did not come back',
-  SSH_BACKUP_MISSING: 'there is no backed-up SSH server configuration',
-  FIREWALL_FAILED: 'the SSH port could not be opened in the firewall',
+  SSHD_NOT_FOUND: { status: 40, summary: 'the SSH server binary was not found' },
+  SSHD_CONFIG_INVALID: { status: 41, summary: 'the SSH server rejected the candidate configuration' },
+  SSHD_NOT_RUNNING: { status: 42, summary: 'the SSH server did not come back up' },
+  SSHD_ROLLED_BACK: { status: 43, summary: 'the change was rolled back because the SSH server did not come back' },
+  SSH_BACKUP_MISSING: { status: 44, summary: 'there is no backed-up SSH server configuration' },
+  FIREWALL_FAILED: { status: 45, summary: 'the SSH port could not be opened in the firewall' },
   // disks
-  DISK_NOT_FOUND: 'the disk cannot be resolved to one block device',
-  DISK_PROTECTED: 'the disk is needed by the running system',
-  DISK_BUSY: 'the filesystem is in use and cannot be unmounted',
-  DISK_CHECK_FAILED: 'the disk check could not run',
-  DISK_REPAIR_FAILED: 'the filesystem could not be repaired',
+  DISK_NOT_FOUND: { status: 50, summary: 'the disk cannot be resolved to one block device' },
+  DISK_PROTECTED: { status: 51, summary: 'the disk is needed by the running system' },
+  DISK_BUSY: { status: 52, summary: 'the filesystem is in use and cannot be unmounted' },
+  DISK_CHECK_FAILED: { status: 53, summary: 'the disk check could not run' },
+  DISK_REPAIR_FAILED: { status: 54, summary: 'the filesystem could not be repaired' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { ErrorCode } from '../errors.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { System } from '../system/system.js';
 
 /**
@@ -42,43 +42,9 @@ const SUBSTATUS_LIMIT = 40;
 /** Far below the agent's 128 KiB so nothing is ever truncated or dropped by it. */
 export const STATUS_SIZE_BUDGET = 32 * 1024;
 
-/** Integer codes for the status file; the string code leads the message. */
-const NUMERIC_CODES: Partial<Record<ErrorCode, number>> = {
-  SETTINGS_MISSING: 10,
-  SETTINGS_UNREADABLE: 11,
-  SETTINGS_NOT_JSON: 12,
-  SETTINGS_INVALID: 13,
-  PROTECTED_SETTINGS_CERT_MISSING: 14,
-  PROTECTED_SETTINGS_UNDECRYPTABLE: 15,
-  PROTECTED_SETTINGS_CONSUMED: 16,
-  HANDLER_ENVIRONMENT_INVALID: 20,
-  PREREQUISITE_MISSING: 21,
-  ENABLE_BUSY: 22,
-  INTERNAL: 29,
-  USER_NOT_FOUND: 30,
-  USER_PROTECTED: 31,
-  USER_NOT_LOCAL: 32,
-  USER_COMMAND_FAILED: 33,
-  SSH_KEY_INVALID: 34,
-  SSH_KEY_PATH_UNSAFE: 35,
-  NO_PROVISIONING_KEYS: 36,
-  SUDOERS_INVALID: 37,
-  SSHD_NOT_FOUND: 40,
-  SSHD_CONFIG_INVALID: 41,
-  SSHD_NOT_RUNNING: 42,
-  SSHD_ROLLED_BACK: 43,
-  SSH_BACKUP_MISSING: 44,
-  FIREWALL_FAILED: 45,
-  DISK_NOT_FOUND: 50,
-  DISK_PROTECTED: 51,
-  DISK_BUSY: 52,
-  DISK_CHECK_FAILED: 53,
-  DISK_REPAIR_FAILED: 54,
-};
-
+/** The status file's integer `code`: 0 for success, else the error's fixed number. */
 export function numericCode(code: ErrorCode | undefined): number {
-  if (code === undefined) return 0;
-  return NUMERIC_CODES[code] ?? 1;
+  return code === undefined ? 0 : ERROR_CODES[code].status;
 }
 
 /** One line, no control characters, at most `limit` characters. */

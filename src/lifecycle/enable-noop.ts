@@ -1,10 +1,8 @@
 import * as path from 'node:path';
 import { HANDLER_ENVIRONMENT_FILE, readHandlerEnvironment } from '../handler/handler-environment.js';
-import { readMrseq, resolveSequenceNumber, settingsPath } from '../handler/sequence.js';
-import { readStatus } from '../handler/status.js';
-import { parseSettingsFile, scrubSettingsText } from '../settings/settings-file.js';
+import { resolveSequenceNumber } from '../handler/sequence.js';
 import type { System } from '../system/system.js';
-import { isAlreadyApplied } from './enable.js';
+import { readSequenceState, scrubSettingsFile } from './enable.js';
 
 /**
  * The guest agent runs enable again with the same seq on every restart and reboot.
@@ -18,14 +16,9 @@ export async function alreadyAppliedSeq(system: System, cwd: string, env: Readon
     const environment = await readHandlerEnvironment(system, path.resolve(cwd, HANDLER_ENVIRONMENT_FILE));
     const seq = await resolveSequenceNumber(system, environment.configFolder, env.ConfigSequenceNumber);
     if (seq === undefined) return undefined;
-    const file = settingsPath(environment.configFolder, seq);
-    const text = await system.readText(file);
-    if (text === undefined) return undefined;
-    const mrseq = await readMrseq(system, environment.handlerDir);
-    const stored = await readStatus(system, environment.statusFolder, seq);
-    if (!isAlreadyApplied(seq, mrseq, stored, parseSettingsFile(text))) return undefined;
-    const scrubbed = scrubSettingsText(text);
-    if (scrubbed !== undefined) await system.writeFileAtomic(file, scrubbed);
+    const state = await readSequenceState(system, environment, seq);
+    if (!state.isApplied) return undefined;
+    await scrubSettingsFile(system, state);
     return seq;
   } catch {
     return undefined;

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { createSshChangeRequests } from '../actions/action.js';
 import { VmaccessError, errnoCode, isVmaccessError, type ErrorCode } from '../errors.js';
+import type { HandlerEnvironment } from '../handler/handler-environment.js';
 import { acquireLock } from '../handler/lock.js';
 import { readMrseq, resolveSequenceNumber, settingsPath, writeMrseq } from '../handler/sequence.js';
 import {
@@ -13,6 +14,7 @@ import {
 } from '../handler/status.js';
 import { isEmptyRequest } from '../settings/request.js';
 import { parseSettingsFile, scrubSettingsText, type SettingsFile } from '../settings/settings-file.js';
+import type { System } from '../system/system.js';
 import type { Invocation, Runtime } from './runtime.js';
 
 /**
@@ -49,6 +51,48 @@ export function isAlreadyApplied(seq: number, mrseq: number | undefined, stored:
   }
   // The same number with other public settings is new work.
   return stored.completion.complete && (stored.completion.settingsDigest === undefined || stored.completion.settingsDigest === settings.digest);
+}
+
+/** What is on disk for one seq: its settings file, parsed, and whether the seq is done. */
+export interface SequenceState {
+  file: string;
+  text: string;
+  settings: SettingsFile;
+  isApplied: boolean;
+}
+
+/**
+ * Read the settings of `seq` and decide whether it was already applied. Shared by
+ * enable and the start-up fast path (enable-noop.ts), which must agree exactly.
+ */
+export async function readSequenceState(system: System, environment: HandlerEnvironment, seq: number): Promise<SequenceState> {
+  const file = settingsPath(environment.configFolder, seq);
+  let text: string | undefined;
+  try {
+    text = await system.readText(file);
+  } catch (error) {
+    throw new VmaccessError('SETTINGS_UNREADABLE', `The settings file ${file} cannot be read (${errnoCode(error) ?? 'unknown error'}).`, { cause: error });
+  }
+  if (text === undefined) {
+    throw new VmaccessError('SETTINGS_MISSING', `The settings file ${file} does not exist.`, {
+      hint: 'The guest agent writes it before enable; apply the extension again.',
+    });
+  }
+  const settings = parseSettingsFile(text);
+  const mrseq = await readMrseq(system, environment.handlerDir);
+  const stored = await readStatus(system, environment.statusFolder, seq);
+  return { file, text, settings, isApplied: isAlreadyApplied(seq, mrseq, stored, settings) };
+}
+
+/**
+ * Replace the protected blob in the settings file once it has been used. The agent
+ * writes it back on its next pass, so this runs on every enable. True when it wrote.
+ */
+export async function scrubSettingsFile(system: System, state: SequenceState): Promise<boolean> {
+  const scrubbed = scrubSettingsText(state.text);
+  if (scrubbed === undefined) return false;
+  await system.writeFileAtomic(state.file, scrubbed);
+  return true;
 }
 
 function today(now: Date): string {
@@ -106,27 +150,13 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     if (isVmaccessError(error)) return fail(error);
     throw error;
   }
-  const file = settingsPath(environment.configFolder, seq);
-  let settingsText: string | undefined;
+  let state: SequenceState | undefined;
   try {
     logger.info({ seq }, 'enable started');
-    try {
-      settingsText = await system.readText(file);
-    } catch (error) {
-      throw new VmaccessError('SETTINGS_UNREADABLE', `The settings file ${file} cannot be read (${errnoCode(error) ?? 'unknown error'}).`, {
-        cause: error,
-      });
-    }
-    if (settingsText === undefined) {
-      throw new VmaccessError('SETTINGS_MISSING', `The settings file ${file} does not exist.`, {
-        hint: 'The guest agent writes it before enable; apply the extension again.',
-      });
-    }
-    const settings = parseSettingsFile(settingsText);
+    state = await readSequenceState(system, environment, seq);
+    const { settings } = state;
     digest = settings.digest;
-    const mrseq = await readMrseq(system, environment.handlerDir);
-    const stored = await readStatus(system, environment.statusFolder, seq);
-    if (isAlreadyApplied(seq, mrseq, stored, settings)) {
+    if (state.isApplied) {
       logger.info({ seq }, 'sequence number already applied; nothing to do');
       runtime.print(`seq ${seq} already applied`);
       return 0;
@@ -195,21 +225,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     logger.error({ seq, code: error.code }, 'enable failed');
     return await fail(error);
   } finally {
-    await scrub(runtime, file, settingsText);
+    if (state !== undefined && (await scrubSettingsFile(system, state))) logger.debug({ file: state.file }, 'protected settings scrubbed from the settings file');
     await lock.release();
   }
-}
-
-/** Remove the protected blob from the settings file once it has been used. */
-async function scrub(runtime: Runtime, file: string, settingsText: string | undefined): Promise<void> {
-  if (settingsText === undefined) return;
-  let scrubbed: string | undefined;
-  try {
-    scrubbed = scrubSettingsText(settingsText);
-  } catch {
-    return; // not in the agent's shape: nothing of ours to scrub
-  }
-  if (scrubbed === undefined) return;
-  await runtime.system.writeFileAtomic(file, scrubbed);
-  runtime.logger.debug({ file }, 'protected settings scrubbed from the settings file');
 }
