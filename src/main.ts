@@ -98,7 +98,6 @@ async function runLifecycle(operation: LifecycleOperation, options: HandlerOptio
     logger,
     paths: defaultSystemPaths(),
     loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
-    version: VERSION,
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
   };
@@ -141,7 +140,6 @@ async function runPlan(requestFile: string, options: HandlerOptions, system: Sys
     logger: createSilentLogger(),
     paths: defaultSystemPaths(),
     loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
-    version: VERSION,
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
   };

@@ -12,7 +12,6 @@ export interface Runtime {
   paths: SystemPaths;
   /** The actions, loaded on first use so that a no-op enable never parses them. */
   loadActions(): Promise<Action[]>;
-  version: string;
   pid: number;
   /** Short lines for the agent's captured stdout (it keeps 3200 bytes): never secrets. */
   print(line: string): void;

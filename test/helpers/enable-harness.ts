@@ -90,7 +90,6 @@ export function createRuntime(system: FakeSystem, actions: Action[], printed: st
     logger: createSilentLogger(),
     paths: defaultSystemPaths(),
     loadActions: () => Promise.resolve(actions),
-    version: '1.6.0',
     pid: 4242,
     print: (line) => printed.push(line),
   };
