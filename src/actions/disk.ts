@@ -1,5 +1,5 @@
 import { isVmaccessError } from '../errors.js';
-import type { Action, ActionContext, StepOutcome } from './action.js';
+import type { LegacyAction, ActionContext, StepOutcome } from './action.js';
 import { createDiskBudget, DEFAULT_DISK_BUDGET_MS } from './disk-budget.js';
 import { createKernelLogSource, planDiskCheck, runDiskCheck } from './disk-check.js';
 import type { DiskEnvironment } from './disk-inventory.js';
@@ -22,7 +22,7 @@ export interface DiskActionOptions {
  * repair_disk: resolve disk_name to one device, refuse what the system needs,
  * unmount, repair with the filesystem's own tool, mount again as before.
  */
-export function createDiskAction(options: DiskActionOptions = {}): Action {
+export function createDiskAction(options: DiskActionOptions = {}): LegacyAction {
   const budgetMs = options.budgetMs ?? DEFAULT_DISK_BUDGET_MS;
 
   const protection = (context: ActionContext): ProtectionContext => ({

@@ -16,7 +16,7 @@ import { VmaccessError, errnoCode, isVmaccessError } from '../errors.js';
 import type { VmaccessRequest } from '../settings/request.js';
 import type { SystemPaths } from '../system/paths.js';
 import type { System } from '../system/system.js';
-import type { Action, ActionContext, StepOutcome } from './action.js';
+import type { LegacyAction, ActionContext, StepOutcome } from './action.js';
 import { detectDistro } from './distro.js';
 import type { DistroProfile } from './distro.js';
 import { applyFirewall, planFirewall } from './firewall.js';
@@ -308,7 +308,7 @@ class Run {
   }
 }
 
-export function createSshAction(options: SshActionOptions = {}): Action {
+export function createSshAction(options: SshActionOptions = {}): LegacyAction {
   async function open(context: ActionContext): Promise<Run> {
     const { system, paths } = context;
     const layout = await layoutOf(system, paths);

@@ -6,7 +6,7 @@ import type { SshPublicKey } from '../config/ssh-public-key.js';
 import { dateOfDays, daysSinceEpoch } from '../config/passwd.js';
 import type { PasswdEntry } from '../config/passwd.js';
 import type { AccountRequest, VmaccessRequest } from '../settings/request.js';
-import type { Action, ActionContext, StepOutcome } from './action.js';
+import type { LegacyAction, ActionContext, StepOutcome } from './action.js';
 import {
   assertChangeable,
   assertSafeUsername,
@@ -389,7 +389,7 @@ async function planSudoers(context: ActionContext, transform: (current: string |
   return [`sudo: ${file} (checked with visudo -c before it replaces the file, mode 0440):`, ...diff.map((line) => `sudo:   ${line}`)];
 }
 
-export function createUserAction(): Action {
+export function createUserAction(): LegacyAction {
   return {
     name: 'user',
     wants: (request) => request.account !== undefined || request.removeUser !== undefined,

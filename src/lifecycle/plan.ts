@@ -1,4 +1,5 @@
 import { createSshChangeRequests } from '../actions/action.js';
+import { renderPlan } from '../actions/plan.js';
 import { VmaccessError, isVmaccessError } from '../errors.js';
 import { isEmptyRequest } from '../settings/request.js';
 import { parseRequest } from '../settings/schema.js';
@@ -42,14 +43,19 @@ export async function plan(runtime: Runtime, file: string, agentLibDir: string):
     runtime.print('Enable would do nothing: the request asks for nothing.');
     return 0;
   }
-  const context = { system: runtime.system, logger: runtime.logger, paths: runtime.paths, ssh: createSshChangeRequests(), agentLibDir };
+  // enable's user action records these for the ssh action as it goes; a plan projects them.
+  const ssh = createSshChangeRequests();
+  if (request.account?.password !== undefined) ssh.passwordUsers.add(request.account.username);
+  if (request.removeUser !== undefined) ssh.removedUsers.add(request.removeUser);
+  const context = { system: runtime.system, logger: runtime.logger, paths: runtime.paths, ssh, agentLibDir };
   for (const action of await runtime.loadActions()) {
     if (!action.wants(request)) continue;
     runtime.print(`${action.name}:`);
     try {
       // Lines are printed under the action's name; a repeated "name:" prefix is dropped.
       const prefix = `${action.name}: `;
-      for (const line of await action.plan(request, context)) runtime.print(`  ${line.startsWith(prefix) ? line.slice(prefix.length) : line}`);
+      const lines = action.planned === true ? renderPlan(await action.plan(request, context)) : await action.plan(request, context);
+      for (const line of lines) runtime.print(`  ${line.startsWith(prefix) ? line.slice(prefix.length) : line}`);
     } catch (error) {
       const reason = isVmaccessError(error) ? `[${error.code}] ${error.statusMessage}` : 'unexpected error';
       runtime.print(`  cannot plan on this machine: ${reason}`);

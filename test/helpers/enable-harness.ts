@@ -1,4 +1,4 @@
-import type { Action, StepOutcome } from '../../src/actions/action.js';
+import type { LegacyAction, StepOutcome } from '../../src/actions/action.js';
 import { createEventSink } from '../../src/handler/events.js';
 import type { HandlerEnvironment } from '../../src/handler/handler-environment.js';
 import { createSilentLogger } from '../../src/handler/log.js';
@@ -62,7 +62,7 @@ export function writeSettings(
 }
 
 /** An action that records what it was asked and returns scripted outcomes. */
-export class RecordingAction implements Action {
+export class RecordingAction implements LegacyAction {
   readonly requests: VmaccessRequest[] = [];
   outcomes: StepOutcome[] = [{ name: 'user', result: 'changed', message: 'did the thing' }];
   failWith: Error | undefined;
@@ -84,7 +84,7 @@ export class RecordingAction implements Action {
   }
 }
 
-export function createRuntime(system: FakeSystem, actions: Action[], printed: string[] = []): Runtime {
+export function createRuntime(system: FakeSystem, actions: LegacyAction[], printed: string[] = []): Runtime {
   return {
     system,
     logger: createSilentLogger(),

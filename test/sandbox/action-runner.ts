@@ -8,6 +8,7 @@
 import { pino } from 'pino';
 import { createSshChangeRequests, type ActionContext } from '../../src/actions/action.js';
 import { loadActions } from '../../src/actions/index.js';
+import { renderPlan } from '../../src/actions/plan.js';
 import { dispatch } from '../../src/lifecycle/dispatch.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
@@ -38,7 +39,10 @@ async function main(): Promise<void> {
   const actions = await loadActions();
   if (input.mode === 'plan') {
     const plan: string[] = [];
-    for (const action of actions) if (action.wants(input.request)) plan.push(...(await action.plan(input.request, context)));
+    for (const action of actions) {
+      if (!action.wants(input.request)) continue;
+      plan.push(...(action.planned === true ? renderPlan(await action.plan(input.request, context)) : await action.plan(input.request, context)));
+    }
     process.stdout.write(`${JSON.stringify({ outcomes: [], failures: [], plan })}\n`);
     return;
   }
