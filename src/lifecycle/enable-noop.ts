@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import { HANDLER_ENVIRONMENT_FILE, readHandlerEnvironment } from '../handler/handler-environment.js';
+import { readSequenceState, scrubSettingsFile } from '../handler/sequence-state.js';
 import { resolveSequenceNumber } from '../handler/sequence.js';
 import type { System } from '../system/system.js';
-import { readSequenceState, scrubSettingsFile } from './enable.js';
 
 /**
  * The guest agent runs enable again with the same seq on every restart and reboot.

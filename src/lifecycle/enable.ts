@@ -1,20 +1,11 @@
 import * as path from 'node:path';
 import { createSshChangeRequests } from '../actions/action.js';
-import { VmaccessError, errnoCode, isVmaccessError, type ErrorCode } from '../errors.js';
-import type { HandlerEnvironment } from '../handler/handler-environment.js';
+import { VmaccessError, isVmaccessError, type ErrorCode } from '../errors.js';
 import { acquireLock } from '../handler/lock.js';
-import { readMrseq, resolveSequenceNumber, settingsPath, writeMrseq } from '../handler/sequence.js';
-import {
-  numericCode,
-  readStatus,
-  writeStatus,
-  type CompletionRecord,
-  type StoredStatus,
-  type Substatus,
-} from '../handler/status.js';
+import { readSequenceState, scrubSettingsFile, type SequenceState } from '../handler/sequence-state.js';
+import { resolveSequenceNumber, writeMrseq } from '../handler/sequence.js';
+import { numericCode, writeStatus, type CompletionRecord, type Substatus } from '../handler/status.js';
 import { isEmptyRequest } from '../settings/request.js';
-import { parseSettingsFile, scrubSettingsText, type SettingsFile } from '../settings/settings-file.js';
-import type { System } from '../system/system.js';
 import type { Invocation, Runtime } from './runtime.js';
 
 /**
@@ -36,64 +27,6 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 ]);
 
 export const LOCK_FILE = 'vmaccess.lock';
-
-/**
- * Whether `seq` was already carried out to the end with these settings. vmaccess
- * records completion in the status file of that seq (the agent copies status files
- * on upgrade), so a run that died part-way, which leaves `transitioning`, is redone.
- */
-export function isAlreadyApplied(seq: number, mrseq: number | undefined, stored: StoredStatus | undefined, settings: SettingsFile): boolean {
-  if (stored === undefined) return false;
-  if (stored.completion === undefined) {
-    // A status written by the original Python extension, which records mrseq before
-    // doing the work: only a terminal status for that same seq means it finished.
-    return mrseq === seq && (stored.status === 'success' || stored.status === 'error');
-  }
-  // The same number with other public settings is new work.
-  return stored.completion.complete && (stored.completion.settingsDigest === undefined || stored.completion.settingsDigest === settings.digest);
-}
-
-/** What is on disk for one seq: its settings file, parsed, and whether the seq is done. */
-export interface SequenceState {
-  file: string;
-  text: string;
-  settings: SettingsFile;
-  isApplied: boolean;
-}
-
-/**
- * Read the settings of `seq` and decide whether it was already applied. Shared by
- * enable and the start-up fast path (enable-noop.ts), which must agree exactly.
- */
-export async function readSequenceState(system: System, environment: HandlerEnvironment, seq: number): Promise<SequenceState> {
-  const file = settingsPath(environment.configFolder, seq);
-  let text: string | undefined;
-  try {
-    text = await system.readText(file);
-  } catch (error) {
-    throw new VmaccessError('SETTINGS_UNREADABLE', `The settings file ${file} cannot be read (${errnoCode(error) ?? 'unknown error'}).`, { cause: error });
-  }
-  if (text === undefined) {
-    throw new VmaccessError('SETTINGS_MISSING', `The settings file ${file} does not exist.`, {
-      hint: 'The guest agent writes it before enable; apply the extension again.',
-    });
-  }
-  const settings = parseSettingsFile(text);
-  const mrseq = await readMrseq(system, environment.handlerDir);
-  const stored = await readStatus(system, environment.statusFolder, seq);
-  return { file, text, settings, isApplied: isAlreadyApplied(seq, mrseq, stored, settings) };
-}
-
-/**
- * Replace the protected blob in the settings file once it has been used. The agent
- * writes it back on its next pass, so this runs on every enable. True when it wrote.
- */
-export async function scrubSettingsFile(system: System, state: SequenceState): Promise<boolean> {
-  const scrubbed = scrubSettingsText(state.text);
-  if (scrubbed === undefined) return false;
-  await system.writeFileAtomic(state.file, scrubbed);
-  return true;
-}
 
 function today(now: Date): string {
   return now.toISOString().slice(0, 10);
