@@ -10,6 +10,8 @@ export interface HandlerOptions {
   handlerEnvironment?: string;
   /** The guest agent's lib dir (certificates) instead of the handler directory's parent. */
   agentLibDir?: string;
+  /** plan only: print the public plans as one JSON document. */
+  json?: boolean;
 }
 
 export interface CliHandlers {
@@ -46,6 +48,7 @@ export function createProgram(handlers: CliHandlers, output: CliOutput, version:
     .description('validate a request ({"publicSettings":…,"protectedSettings":…} in plain JSON) and print what enable would do here; changes nothing')
     .argument('<request>', 'request file')
     .option('--agent-lib-dir <dir>', "the guest agent's lib dir (for provisioning keys)", '/var/lib/waagent')
+    .option('--json', 'print the plans as JSON (the public part of each action plan; never a secret)')
     .action(async (requestFile: string, options: HandlerOptions) => {
       setExitCode(await handlers.plan(requestFile, options));
     });

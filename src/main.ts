@@ -144,7 +144,9 @@ async function runPlan(requestFile: string, options: HandlerOptions, system: Sys
     print: (line) => proc.out(`${line}\n`),
   };
   try {
-    return await (await import('./lifecycle/plan.js')).plan(runtime, path.resolve(proc.cwd, requestFile), options.agentLibDir ?? '/var/lib/waagent');
+    return await (await import('./lifecycle/plan.js')).plan(runtime, path.resolve(proc.cwd, requestFile), options.agentLibDir ?? '/var/lib/waagent', {
+      json: options.json === true,
+    });
   } catch (error) {
     if (!isVmaccessError(error)) throw error;
     proc.err(`The request is not valid [${error.code}]: ${error.statusMessage}\n`);

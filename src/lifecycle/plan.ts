@@ -1,14 +1,16 @@
-import { createSshChangeRequests } from '../actions/action.js';
-import { renderPlan } from '../actions/plan.js';
-import { VmaccessError, isVmaccessError } from '../errors.js';
-import { isEmptyRequest } from '../settings/request.js';
+import { createSshChangeRequests, type Action } from '../actions/action.js';
+import { publicPlan, renderPlan, type ActionContext, type ActionPlan } from '../actions/plan.js';
+import { VmaccessError, isVmaccessError, type ErrorCode } from '../errors.js';
+import { isEmptyRequest, type VmaccessRequest } from '../settings/request.js';
 import { parseRequest } from '../settings/schema.js';
 import type { Runtime } from './runtime.js';
 
 /**
  * `vmaccess plan <request.json>`: validate a request written as plain JSON
  * (`{"publicSettings": {...}, "protectedSettings": {...}}`) and print what enable
- * would do on this machine. Reads only; needs no root.
+ * would do on this machine. Reads only; needs no root. With `--json`, one JSON
+ * document: `{valid, warnings, plans}`, each plan the public part of the action's
+ * ActionPlan (legacy actions: `{action, lines}`), never a secret of the request.
  */
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -34,33 +36,68 @@ export async function readPlanRequest(runtime: Runtime, file: string): Promise<{
   return { publicSettings: section('publicSettings'), protectedSettings: section('protectedSettings') };
 }
 
-export async function plan(runtime: Runtime, file: string, agentLibDir: string): Promise<number> {
+/** One action's part of `vmaccess plan --json`. */
+export type PlanEntry =
+  | Omit<ActionPlan, 'detail'>
+  | { action: Action['name']; lines: string[] }
+  | { action: Action['name']; error: { code: ErrorCode; message: string } };
+
+export interface PlanOptions {
+  /** Print one JSON document (public plans only) instead of lines for people. */
+  json?: boolean;
+}
+
+/** The plan of one action, as data: never its `detail`, which may hold the request's secrets. */
+async function planEntry(action: Action, request: VmaccessRequest, context: ActionContext): Promise<PlanEntry> {
+  try {
+    if (action.planned === true) return publicPlan(await action.plan(request, context));
+    return { action: action.name, lines: await action.plan(request, context) };
+  } catch (error) {
+    if (!isVmaccessError(error)) return { action: action.name, error: { code: 'INTERNAL', message: 'unexpected error' } };
+    return { action: action.name, error: { code: error.code, message: error.statusMessage } };
+  }
+}
+
+/** An entry as the lines printed under the action's name; a repeated "name:" prefix is dropped. */
+function entryLines(entry: PlanEntry): string[] {
+  if ('error' in entry) {
+    const reason = entry.error.code === 'INTERNAL' ? 'unexpected error' : `[${entry.error.code}] ${entry.error.message}`;
+    return [`cannot plan on this machine: ${reason}`];
+  }
+  const lines = 'lines' in entry ? entry.lines : renderPlan({ ...entry, detail: undefined });
+  const prefix = `${entry.action}: `;
+  return lines.map((line) => (line.startsWith(prefix) ? line.slice(prefix.length) : line));
+}
+
+export async function plan(runtime: Runtime, file: string, agentLibDir: string, options: PlanOptions = {}): Promise<number> {
   const { publicSettings, protectedSettings } = await readPlanRequest(runtime, file);
   const request = parseRequest(publicSettings, protectedSettings, { today: runtime.system.now().toISOString().slice(0, 10) });
-  runtime.print('The request is valid.');
-  for (const warning of request.warnings) runtime.print(`warning: ${warning}`);
-  if (isEmptyRequest(request)) {
-    runtime.print('Enable would do nothing: the request asks for nothing.');
-    return 0;
+  const entries: PlanEntry[] = [];
+  if (options.json !== true) {
+    runtime.print('The request is valid.');
+    for (const warning of request.warnings) runtime.print(`warning: ${warning}`);
   }
-  // enable's user action records these for the ssh action as it goes; a plan projects them.
-  const ssh = createSshChangeRequests();
-  if (request.account?.password !== undefined) ssh.passwordUsers.add(request.account.username);
-  if (request.removeUser !== undefined) ssh.removedUsers.add(request.removeUser);
-  const context = { system: runtime.system, logger: runtime.logger, paths: runtime.paths, ssh, agentLibDir };
-  for (const action of await runtime.loadActions()) {
-    if (!action.wants(request)) continue;
-    runtime.print(`${action.name}:`);
-    try {
-      // Lines are printed under the action's name; a repeated "name:" prefix is dropped.
-      const prefix = `${action.name}: `;
-      const lines = action.planned === true ? renderPlan(await action.plan(request, context)) : await action.plan(request, context);
-      for (const line of lines) runtime.print(`  ${line.startsWith(prefix) ? line.slice(prefix.length) : line}`);
-    } catch (error) {
-      const reason = isVmaccessError(error) ? `[${error.code}] ${error.statusMessage}` : 'unexpected error';
-      runtime.print(`  cannot plan on this machine: ${reason}`);
+  if (!isEmptyRequest(request)) {
+    // enable's user action records these for the ssh action as it goes; a plan projects them.
+    const ssh = createSshChangeRequests();
+    if (request.account?.password !== undefined) ssh.passwordUsers.add(request.account.username);
+    if (request.removeUser !== undefined) ssh.removedUsers.add(request.removeUser);
+    const context = { system: runtime.system, logger: runtime.logger, paths: runtime.paths, ssh, agentLibDir };
+    for (const action of await runtime.loadActions()) {
+      if (!action.wants(request)) continue;
+      const entry = await planEntry(action, request, context);
+      entries.push(entry);
+      if (options.json === true) continue;
+      runtime.print(`${action.name}:`);
+      for (const line of entryLines(entry)) runtime.print(`  ${line}`);
     }
   }
-  runtime.print('Nothing was changed (plan mode).');
+  if (options.json === true) {
+    runtime.print(JSON.stringify({ valid: true, warnings: request.warnings, plans: entries }, null, 2));
+  } else if (isEmptyRequest(request)) {
+    runtime.print('Enable would do nothing: the request asks for nothing.');
+  } else {
+    runtime.print('Nothing was changed (plan mode).');
+  }
   return 0;
 }

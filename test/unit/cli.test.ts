@@ -1,5 +1,9 @@
 import { describe, expect, test } from 'vitest';
+import type { Action, ActionPlan } from '../../src/actions/action.js';
+import { createSilentLogger } from '../../src/handler/log.js';
+import { plan } from '../../src/lifecycle/plan.js';
 import { main, type ProcessContext } from '../../src/main.js';
+import { defaultSystemPaths } from '../../src/system/paths.js';
 import { FakeSystem } from '../fakes/fake-system.js';
 
 function processContext(argv: string[]): ProcessContext & { output: string[]; errors: string[] } {
@@ -58,6 +62,59 @@ describe('vmaccess plan', () => {
     const proc = processContext(['plan', 'request.json']);
     expect(await main(proc, system)).toBe(2);
     expect(proc.errors.join('')).toContain(`[${code}]`);
+  });
+});
+
+describe('vmaccess plan --json', () => {
+  const request = { publicSettings: { check_disk: true }, protectedSettings: { username: 'rescuer', password: PASSWORD } };
+
+  test('prints one JSON document with every action the request involves, and never the password', async () => {
+    const system = new FakeSystem().addFile('/work/request.json', JSON.stringify(request));
+    system.onCommand(() => true, () => ({ exitCode: 1, stderr: 'not available in this test' }));
+    const proc = processContext(['plan', '--json', 'request.json']);
+    expect(await main(proc, system)).toBe(0);
+    const printed = proc.output.join('');
+    const document = JSON.parse(printed) as { valid: boolean; plans: { action: string }[] };
+    expect(document.valid).toBe(true);
+    expect(document.plans.map((entry) => entry.action)).toEqual(['disk', 'user', 'ssh']);
+    expect(printed).not.toContain(PASSWORD);
+    expect(proc.errors.join('')).not.toContain(PASSWORD);
+  });
+
+  test("a planned action's detail (where apply keeps the password) is never printed", async () => {
+    const system = new FakeSystem().addFile('/work/request.json', JSON.stringify(request));
+    const actionPlan: ActionPlan<{ password: string }> = {
+      action: 'user',
+      steps: [{ name: 'password', changes: true, summary: 'set the password of "rescuer" (value not shown)' }],
+      files: [{ path: '/etc/shadow', before: 'a'.repeat(64), after: null, writtenBy: 'chpasswd', reason: 'password' }],
+      commands: [{ argv: ['chpasswd'], why: 'name:password on stdin' }],
+      firewall: [],
+      notes: [],
+      detail: { password: PASSWORD },
+    };
+    const planned: Action = {
+      name: 'user',
+      planned: true,
+      wants: () => true,
+      plan: () => Promise.resolve(actionPlan),
+      apply: () => Promise.reject(new Error('plan must not apply')),
+    };
+    const printed: string[] = [];
+    const runtime = {
+      system,
+      logger: createSilentLogger(),
+      paths: defaultSystemPaths(),
+      loadActions: () => Promise.resolve([planned]),
+      pid: 1,
+      print: (line: string) => printed.push(line),
+    };
+    expect(await plan(runtime, '/work/request.json', '/var/lib/waagent', { json: true })).toBe(0);
+    const text = printed.join('\n');
+    expect(text).not.toContain(PASSWORD);
+    const document = JSON.parse(text) as { plans: Record<string, unknown>[] };
+    expect(document.plans).toHaveLength(1);
+    expect(document.plans[0]).not.toHaveProperty('detail');
+    expect(document.plans[0]).toMatchObject({ action: 'user', commands: [{ argv: ['chpasswd'] }], files: [{ path: '/etc/shadow', writtenBy: 'chpasswd' }] });
   });
 });
 
