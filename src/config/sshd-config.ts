@@ -5,7 +5,7 @@
  * Every edit works on whole lines and never re-serialises a line it does not own,
  * so comments, blank lines, tabs, quoting and a missing final newline survive byte
  * for byte (the ssh-config package re-quotes values, drops trailing blanks and eats
- * the space before an end-of-line comment; see README "SSH server").
+ * the space before an end-of-line comment; see docs/ssh-server.md).
  */
 
 export interface SshdDirective {

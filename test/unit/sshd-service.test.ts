@@ -11,7 +11,7 @@ const changed: ServiceChange = { configChanged: true, listenChanged: false, ensu
 const unchanged: ServiceChange = { ...changed, configChanged: false };
 const reset: ServiceChange = { configChanged: true, listenChanged: false, ensureRunning: true, unmask: true };
 
-// The decision table of README "SSH server": every row once.
+// The decision table of docs/ssh-server.md: every row once.
 const table: [string, ServiceFacts, ServiceChange, string, string[]][] = [
   ['1 nothing changed, sshd running', { ...base, unit: 'ssh.service', unitActive: true }, unchanged, 'none', []],
   ['1 nothing changed, socket listening', { ...base, unit: 'ssh.service', socket: 'ssh.socket', socketActive: true }, unchanged, 'none', []],
