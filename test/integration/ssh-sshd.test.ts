@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSshChangeRequests } from '../../src/actions/action.js';
 import type { ActionContext } from '../../src/actions/action.js';
-import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh.js';
+import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
 import { readEffectiveSshdConfig } from '../../src/actions/sshd-effective.js';
 import { isVmaccessError } from '../../src/errors.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';

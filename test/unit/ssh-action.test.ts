@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { createUndoRecord } from '../../src/actions/ssh-backup.js';
-import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh.js';
+import { createUndoRecord } from '../../src/actions/ssh/ssh-backup.js';
+import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
 import { isVmaccessError } from '../../src/errors.js';
 import { createWorld, fastVerify, fixtureFacts, fixtureFamilies, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
 import type { World } from '../fakes/ssh-world.js';

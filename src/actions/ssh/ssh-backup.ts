@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import { errnoCode } from '../errors.js';
-import type { SystemPaths } from '../system/paths.js';
-import type { System } from '../system/system.js';
+import { errnoCode } from '../../errors.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { System } from '../../system/system.js';
 
 /**
  * Two kinds of backup:

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { absoluteIncludePattern, rewriteIncludes } from '../config/sshd-config.js';
-import { VmaccessError } from '../errors.js';
-import type { System } from '../system/system.js';
-import { connectionArgument, parseSshdDump } from './sshd-effective.js';
-import type { ConnectionSpec, EffectiveSshdConfig } from './sshd-effective.js';
+import { absoluteIncludePattern, rewriteIncludes } from '../../config/sshd-config.js';
+import { VmaccessError } from '../../errors.js';
+import type { System } from '../../system/system.js';
+import { connectionArgument, parseSshdDump } from '../sshd-effective.js';
+import type { ConnectionSpec, EffectiveSshdConfig } from '../sshd-effective.js';
 import type { SshdTree } from './ssh-tree.js';
 
 /**

@@ -9,14 +9,14 @@ import {
   readManagedBlockGrants,
   removeManagedBlock,
   renderPasswordDropIn,
-} from '../config/sshd-config.js';
-import type { PasswordGrant } from '../config/sshd-config.js';
-import { unifiedDiff } from '../config/unified-diff.js';
-import { VmaccessError, errnoCode, isVmaccessError } from '../errors.js';
-import type { VmaccessRequest } from '../settings/request.js';
-import type { SystemPaths } from '../system/paths.js';
-import type { System } from '../system/system.js';
-import type { LegacyAction, ActionContext, StepOutcome } from './action.js';
+} from '../../config/sshd-config.js';
+import type { PasswordGrant } from '../../config/sshd-config.js';
+import { unifiedDiff } from '../../config/unified-diff.js';
+import { VmaccessError, errnoCode, isVmaccessError } from '../../errors.js';
+import type { VmaccessRequest } from '../../settings/request.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { System } from '../../system/system.js';
+import type { LegacyAction, ActionContext, StepOutcome } from '../action.js';
 import { detectDistro } from './distro.js';
 import type { DistroProfile } from './distro.js';
 import { applyFirewall, planFirewall } from './firewall.js';
@@ -26,8 +26,8 @@ import { liveConfiguration, withStagedCandidate } from './ssh-candidate.js';
 import type { SshdComplaint, SshdRunner, StagedCandidate } from './ssh-candidate.js';
 import { overlayView, readSshdTree, systemView, isUnconditionallyIncluded } from './ssh-tree.js';
 import type { ChangeSet, FileView, SshdTree } from './ssh-tree.js';
-import { findSshd } from './sshd-effective.js';
-import type { EffectiveSshdConfig } from './sshd-effective.js';
+import { findSshd } from '../sshd-effective.js';
+import type { EffectiveSshdConfig } from '../sshd-effective.js';
 import {
   PID_FILES,
   confirmSshdUp,
@@ -109,8 +109,8 @@ function journalDir(paths: SystemPaths): string {
 }
 
 function defaultResourcesDir(): string {
-  // src/actions/ssh.ts and dist/app/vmaccess.mjs both sit two levels below the root.
-  return fileURLToPath(new URL('../../resources', import.meta.url));
+  // Only for runs from source (src/actions/ssh/ssh.ts): the bundle's entry passes resourcesDir.
+  return fileURLToPath(new URL('../../../resources', import.meta.url));
 }
 
 type Strategy = 'drop-in' | 'main-block';
