@@ -2,12 +2,13 @@ import { describe, expect, test } from 'vitest';
 import { createUndoRecord } from '../../src/actions/ssh/ssh-backup.js';
 import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
 import { isVmaccessError } from '../../src/errors.js';
-import { createWorld, fastVerify, fixtureFacts, fixtureFamilies, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
+import { createWorld, driveFromRequest, fastVerify, fixtureFacts, fixtureFamilies, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
 import type { World } from '../fakes/ssh-world.js';
 import * as path from 'node:path';
 
 const DROP_IN = `/etc/ssh/sshd_config.d/${OWN_DROP_IN}`;
-const action = createSshAction({ verify: fastVerify, resourcesDir: path.join(REPO, 'resources') });
+const planned = createSshAction({ verify: fastVerify, resourcesDir: path.join(REPO, 'resources') });
+const action = driveFromRequest(planned);
 
 async function effectiveFor(world: World, user: string): Promise<Map<string, string>> {
   const result = await world.system.run(SSHD, ['-T', '-f', '/etc/ssh/sshd_config', '-C', `user=${user},host=h,addr=10.0.0.1`]);
