@@ -50,6 +50,8 @@ export interface SshSetup {
   runner: SshdRunner;
   /** The files as they are before this run's change (after recovering an interrupted one). */
   current: FileView;
+  /** `current` is what an interrupted run's journal puts back, not yet what is on disk. */
+  recovering: boolean;
   /** Remarks for people gathered while planning. */
   notes: string[];
 }
@@ -69,7 +71,7 @@ export async function openSetup(context: ActionContext, options: SshActionOption
   const layout = await layoutOf(view, paths);
   const profile = await detectDistro(system, paths);
   const sshd = options.sshd ?? (await findSshd(system));
-  return { system, paths, options, layout, profile, runner: { sshd, extraArgs: options.sshdExtraArgs ?? [] }, current: view, notes: [] };
+  return { system, paths, options, layout, profile, runner: { sshd, extraArgs: options.sshdExtraArgs ?? [] }, current: view, recovering: current !== undefined, notes: [] };
 }
 
 /** Where a change set in progress keeps its undo copies (see createUndoRecord). */

@@ -93,14 +93,23 @@ function listenSignature(config: EffectiveSshdConfig | undefined): string {
 }
 
 /**
+ * What sshd makes of the files before this change, for a user it is not about. After an
+ * interrupted run those are the files its journal puts back, so they are staged.
+ */
+async function liveProbeOf(setup: SshSetup): Promise<EffectiveSshdConfig | undefined> {
+  const { system, runner, layout, paths } = setup;
+  if (!setup.recovering) return liveConfiguration(system, runner, layout.mainPath).effective({ user: PROBE_USER }).catch(() => undefined);
+  const tree = await candidateTree(setup, new Map());
+  return withStagedCandidate(system, runner, tree, layout.sshDir, paths.stateDir, (staged) => staged.effective({ user: PROBE_USER })).catch(() => undefined);
+}
+
+/**
  * Validates `candidate` (refining it in place). `prerequisitesPending`: host keys are
  * still to be generated, so a complaint that names no file may be about them.
  */
 export async function validateCandidate(setup: SshSetup, intent: Intent, candidate: Candidate, prerequisitesPending: boolean): Promise<Validated | Pending> {
   let changes = candidate.changes;
-  const liveProbe = await liveConfiguration(setup.system, setup.runner, setup.layout.mainPath)
-    .effective({ user: PROBE_USER })
-    .catch(() => undefined);
+  const liveProbe = await liveProbeOf(setup);
   const limit = (await candidateTree(setup, changes)).files.length + 5;
   for (let round = 0; round < limit; round++) {
     const outcome = await runRound(setup, intent, changes);
