@@ -215,10 +215,26 @@ describe('a run that died half-way', () => {
     expect([...world.system.nodes.keys()].filter((key) => key.startsWith('/var/cache/vmaccess/sshd-undo'))).toEqual([]);
   });
 
-  test('a successful run leaves no journal behind', async () => {
+  test('a successful run keeps a journal while sshd is reloaded and leaves none behind', async () => {
     const world = createWorld({ family: 'rhel-9' });
-    await applyPasswordFor(world, 'alice');
-    expect([...world.system.nodes.keys()].filter((key) => key.startsWith('/var/cache/vmaccess/sshd-undo'))).toEqual([]);
+    const journal = (): string[] => [...world.system.nodes.keys()].filter((key) => key.startsWith('/var/cache/vmaccess/sshd-undo/'));
+    // Seen from the reload, the moment the new files are in place but not yet proven.
+    const duringReload: string[][] = [];
+    let manifest: string | undefined;
+    world.system.onCommand('systemctl', (call) => {
+      if (call.args[0] === 'reload') {
+        duringReload.push(journal());
+        manifest = world.system.text('/var/cache/vmaccess/sshd-undo/manifest.json');
+      }
+      return undefined;
+    });
+    const outcomes = await applyPasswordFor(world, 'alice');
+    expect(outcomes.filter((outcome) => outcome.result === 'failed')).toEqual([]);
+    expect(outcomes.find((outcome) => outcome.name === 'sshd_config')?.result).toBe('changed');
+    expect(duringReload).toHaveLength(1);
+    expect(duringReload[0]).toContain('/var/cache/vmaccess/sshd-undo/manifest.json');
+    expect(manifest).toContain(DROP_IN);
+    expect(journal()).toEqual([]);
   });
 });
 
