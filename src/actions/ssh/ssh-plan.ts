@@ -45,10 +45,10 @@ export interface SshPlanDetail {
   service?: ServiceDecision;
 }
 
+/** The step line; the reason is on the plan's service line. */
 function describeService(decision: ServiceDecision): string {
   if (decision.action === 'none') return `would not be reloaded or restarted (${decision.reason})`;
-  const verb = decision.action === 'reload' ? 'reloaded' : decision.action === 'start' ? 'started' : 'restarted';
-  return `would be ${verb}: ${decision.commands.map((command) => [command.file, ...command.args].join(' ')).join('; ')} (${decision.reason})`;
+  return `would run ${decision.commands.map((command) => [command.file, ...command.args].join(' ')).join('; ')}`;
 }
 
 function emptyPlan(kind: 'skip' | 'nothing', intent: Intent, stateDir: string, step: PlannedStep): ActionPlan<SshPlanDetail> {
@@ -111,7 +111,7 @@ function steps(setup: SshSetup, detail: SshPlanDetail, changes: ChangeSet): Plan
   const list: PlannedStep[] = [];
   if (detail.recovery.length > 0) list.push({ name: 'sshd_recovery', changes: true, summary: 'an earlier run stopped while changing the SSH server configuration; its files are put back first' });
   if (detail.hostKeys.length > 0) list.push({ name: 'host_keys', changes: true, summary: `generate the missing host keys ${detail.hostKeys.join(', ')}` });
-  const pending = detail.validation?.status === 'pending' ? `; sshd -t checks the candidate once ${detail.privsepDir ?? 'its prerequisites'} exist (now: ${detail.validation.reason})` : '';
+  const pending = detail.validation?.status === 'pending' ? `; sshd -t checks the candidate once ${detail.privsepDir ?? 'the missing host keys'} ${detail.privsepDir === undefined ? 'exist' : 'exists'} (now: ${detail.validation.reason})` : '';
   list.push({ name: 'sshd_config', changes: changes.size > 0, summary: changes.size === 0 ? `no file would change${pending}` : `every changed file is validated with sshd -t before it is written${pending}` });
   if (detail.firewall !== undefined) {
     const rules = 'plan' in detail.firewall ? detail.firewall.plan.rules.length : 0;
