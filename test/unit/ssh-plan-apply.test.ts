@@ -128,6 +128,28 @@ describe('apply changes exactly the files the plan lists', () => {
   });
 });
 
+describe('an interrupted run and a request sshd refuses', () => {
+  test('the journal still puts its files back (exactly the planned ones), then the refusal is reported', async () => {
+    const world = createWorld({ family: 'debian-12', files: { '/etc/ssh/sshd_config.d/00-admin.conf': 'Match User alice\n\tPasswordAuthentication no\n' } });
+    const original = world.system.text('/etc/ssh/sshd_config');
+    const undo = createUndoRecord(world.system, '/var/cache/vmaccess/sshd-undo');
+    await undo.remember('/etc/ssh/sshd_config');
+    world.system.addFile('/etc/ssh/sshd_config', 'Port 2222\n');
+    withSsh(world.context, (ssh) => ssh.passwordUsers.add('alice'));
+    const before = digests(world.system);
+    const plan = await action.plan(password('alice'), world.context);
+    expect(plan.steps.map((step) => step.name)).toEqual(['sshd_recovery', 'sshd_config']);
+    const error = await action.apply(plan, world.context).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(isVmaccessError(error) ? error.code : error).toBe('SSHD_CONFIG_INVALID');
+    expect(world.system.text('/etc/ssh/sshd_config')).toBe(original);
+    expect(changedPaths(before, digests(world.system))).toEqual(plan.files.map((file) => file.path).sort());
+    expect(world.system.text(DROP_IN)).toBeUndefined();
+  });
+});
+
 describe('apply refuses a plan the files no longer match', () => {
   test('a planned file changed after planning: SSHD_PLAN_STALE, nothing written, sshd untouched', async () => {
     const world = createWorld({ family: 'ubuntu-24.04' });

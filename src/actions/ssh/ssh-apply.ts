@@ -103,6 +103,7 @@ export async function applySshPlan(plan: ActionPlan<SshPlanDetail>, context: Act
     outcomes.push({ name: 'sshd_recovery', result: 'changed', message: `An earlier run stopped while changing the SSH server configuration; restored ${recovered.join(', ')}.` });
     context.logger.info({ step: 'sshd', recovered }, 'interrupted change rolled back');
   }
+  if (detail.refusal !== undefined) throw detail.refusal;
   if (detail.privsepDir !== undefined) await context.system.mkdir(detail.privsepDir, { recursive: true, mode: 0o755 });
   outcomes.push(...(await generateHostKeys(context, detail.hostKeys)));
   let ready = plan;

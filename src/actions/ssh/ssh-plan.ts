@@ -1,4 +1,6 @@
 import * as path from 'node:path';
+import { isVmaccessError } from '../../errors.js';
+import type { VmaccessError } from '../../errors.js';
 import { hostKeyFiles, hostKeyType } from '../../config/sshd-semantics.js';
 import type { ActionContext, ActionPlan, PlannedStep } from '../plan.js';
 import type { DistroProfile } from './distro.js';
@@ -43,6 +45,8 @@ export interface SshPlanDetail {
   /** undefined: no firewall step (only reset_ssh opens the port). */
   firewall?: { ports: number[]; plan: FirewallPlan } | { ports: number[]; error: string };
   service?: ServiceDecision;
+  /** Why this request cannot be carried out, once an interrupted run's files are back. */
+  refusal?: VmaccessError;
 }
 
 /** The step line; the reason is on the plan's service line. */
@@ -139,22 +143,20 @@ async function decide(setup: SshSetup, detail: SshPlanDetail, candidate: Candida
   return validation.changes;
 }
 
-export async function planSsh(intent: Intent, context: ActionContext, options: SshActionOptions): Promise<ActionPlan<SshPlanDetail>> {
+/** The change on top of `setup.current`; throws when sshd (or the request) rules it out. */
+async function planChange(setup: SshSetup, intent: Intent, context: ActionContext, recovery: Map<string, Uint8Array | null>): Promise<ActionPlan<SshPlanDetail>> {
   const { system, paths } = context;
-  if (isEmptyIntent(intent)) return emptyPlan('skip', intent, paths.stateDir, { name: 'sshd', changes: false, summary: 'no SSH server change' });
-  const { recovery, changes: recovered } = await recoveredView(context);
-  const setup = await openSetup(context, options, recovery.size > 0 ? overlayView(systemView(system), recovered) : undefined);
+  const candidate = await buildCandidate(setup, intent);
   // Nothing to write and nothing to confirm (a removed user without a grant, a restore of
   // what is already there): no sshd call at all.
-  const candidate = await buildCandidate(setup, intent);
   if (!intent.reset && intent.passwordUsers.length === 0 && recovery.size === 0 && (await effectiveChanges(setup.current, candidate.changes)).size === 0) {
     return emptyPlan('nothing', intent, paths.stateDir, { name: 'sshd_config', changes: false, summary: 'the SSH server configuration already is as requested; sshd is not touched' });
   }
-  const detail: SshPlanDetail = { kind: 'change', intent, layout: setup.layout, profile: setup.profile, runner: setup.runner, recovery: [...recovery.keys()], hostKeys: [], quarantineDir: quarantineDirFor(paths.stateDir, system.now()), strategy: undefined };
+  const detail = changeDetail(setup, intent, recovery, system.now());
   // Debian's sshd refuses to start, and sshd -t to check, without /run/sshd (a tmpfs
   // directory systemd normally creates).
   if (setup.profile.privsepDir !== undefined && (await system.stat(setup.profile.privsepDir)) === undefined) detail.privsepDir = setup.profile.privsepDir;
-  const changes = await decide(setup, detail, candidate, recovery.size, options.pidFiles ?? PID_FILES);
+  const changes = await decide(setup, detail, candidate, recovery.size, setup.options.pidFiles ?? PID_FILES);
   const files = await plannedFiles(system, await fileEffects(setup, detail, recovery, changes));
   const notes = [`distribution family ${setup.profile.family}; main configuration ${setup.layout.mainPath}`, ...setup.notes];
   if (detail.privsepDir !== undefined) notes.push(`creates ${detail.privsepDir} first (sshd needs it)`);
@@ -164,4 +166,32 @@ export async function planSsh(intent: Intent, context: ActionContext, options: S
   const service = detail.service === undefined ? {} : { service: { action: detail.service.action, reason: detail.service.reason } };
   const firewall = detail.firewall !== undefined && 'plan' in detail.firewall ? detail.firewall.plan.rules.map((rule) => rule.description) : [];
   return { action: 'ssh', steps: steps(setup, detail, changes), files, commands, ...service, firewall, notes, detail };
+}
+
+function changeDetail(setup: SshSetup, intent: Intent, recovery: Map<string, Uint8Array | null>, now: Date): SshPlanDetail {
+  const { layout, profile, runner } = setup;
+  return { kind: 'change', intent, layout, profile, runner, recovery: [...recovery.keys()], hostKeys: [], quarantineDir: quarantineDirFor(setup.paths.stateDir, now), strategy: undefined };
+}
+
+/**
+ * An interrupted run's files are put back even when this request cannot be carried out:
+ * a half-made change must not stay for want of a valid request.
+ */
+async function recoveryOnlyPlan(setup: SshSetup, intent: Intent, recovery: Map<string, Uint8Array | null>, refusal: VmaccessError): Promise<ActionPlan<SshPlanDetail>> {
+  const detail: SshPlanDetail = { ...changeDetail(setup, intent, recovery, setup.system.now()), refusal };
+  const files = await plannedFiles(setup.system, await fileEffects(setup, detail, recovery, new Map()));
+  const refused: PlannedStep = { name: 'sshd_config', changes: false, summary: `would fail: ${refusal.code}: ${refusal.statusMessage}` };
+  return { action: 'ssh', steps: [...steps(setup, detail, new Map()).slice(0, 1), refused], files, commands: [], firewall: [], notes: [], detail };
+}
+
+export async function planSsh(intent: Intent, context: ActionContext, options: SshActionOptions): Promise<ActionPlan<SshPlanDetail>> {
+  if (isEmptyIntent(intent)) return emptyPlan('skip', intent, context.paths.stateDir, { name: 'sshd', changes: false, summary: 'no SSH server change' });
+  const { recovery, changes: recovered } = await recoveredView(context);
+  const setup = await openSetup(context, options, recovery.size > 0 ? overlayView(systemView(context.system), recovered) : undefined);
+  try {
+    return await planChange(setup, intent, context, recovery);
+  } catch (error) {
+    if (recovery.size === 0 || !isVmaccessError(error)) throw error;
+    return recoveryOnlyPlan(setup, intent, recovery, error);
+  }
 }
