@@ -8,7 +8,7 @@ import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
 import { isVmaccessError } from '../../src/errors.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';
 import type { FakeSystem } from '../fakes/fake-system.js';
-import { createWorld, driveFromRequest, fastVerify, REPO, request } from '../fakes/ssh-world.js';
+import { createWorld, driveFromRequest, fastVerify, REPO, request, SSHD } from '../fakes/ssh-world.js';
 import type { World } from '../fakes/ssh-world.js';
 
 /**
@@ -147,6 +147,20 @@ describe('an interrupted run and a request sshd refuses', () => {
     expect(world.system.text('/etc/ssh/sshd_config')).toBe(original);
     expect(changedPaths(before, digests(world.system))).toEqual(plan.files.map((file) => file.path).sort());
     expect(world.system.text(DROP_IN)).toBeUndefined();
+  });
+});
+
+describe('validation a plan cannot finish', () => {
+  test('sshd -t needs /run/sshd: the plan says so, apply creates it, validates, and writes the planned files', async () => {
+    const world = createWorld({ family: 'debian-12' });
+    world.system.onCommand(SSHD, (call) => (call.args.includes('-t') && world.system.nodes.get('/run/sshd') === undefined ? { exitCode: 255, stderr: 'Missing privilege separation directory: /run/sshd\n' } : undefined));
+    withSsh(world.context, (ssh) => ssh.passwordUsers.add('alice'));
+    const { plan, outcomes, changed } = await planThenApply(world, password('alice'));
+    expect(plan.notes).toContain('creates /run/sshd first (sshd needs it)');
+    expect(plan.steps.find((step) => step.name === 'sshd_config')?.summary).toMatch(/sshd -t checks the candidate once \/run\/sshd exists/);
+    expect(failures(outcomes)).toEqual([]);
+    expect(world.system.nodes.get('/run/sshd')?.type).toBe('directory');
+    expect(changed).toContain(DROP_IN);
   });
 });
 

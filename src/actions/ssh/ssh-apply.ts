@@ -110,7 +110,7 @@ export async function applySshPlan(plan: ActionPlan<SshPlanDetail>, context: Act
   if (detail.validation?.status === 'pending') {
     // sshd could not judge the candidate before these existed; it can now. The plan said
     // so; what sshd decides now is the plan that is executed.
-    ready = await planSsh(detail.intent, context, options);
+    ready = await planSsh(detail.intent, context, options, detail.recovery.length > 0);
     if (ready.detail.validation?.status !== 'validated') {
       throw new VmaccessError('SSHD_CONFIG_INVALID', `sshd rejected the new configuration, so nothing was changed: ${ready.detail.validation?.status === 'pending' ? ready.detail.validation.reason : 'no candidate'}`);
     }

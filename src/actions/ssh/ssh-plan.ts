@@ -144,7 +144,7 @@ async function decide(setup: SshSetup, detail: SshPlanDetail, candidate: Candida
 }
 
 /** The change on top of `setup.current`; throws when sshd (or the request) rules it out. */
-async function planChange(setup: SshSetup, intent: Intent, context: ActionContext, recovery: Map<string, Uint8Array | null>): Promise<ActionPlan<SshPlanDetail>> {
+async function planChange(setup: SshSetup, intent: Intent, context: ActionContext, recovery: Map<string, Uint8Array | null>, recovered: boolean): Promise<ActionPlan<SshPlanDetail>> {
   const { system, paths } = context;
   const candidate = await buildCandidate(setup, intent);
   // Nothing to write and nothing to confirm (a removed user without a grant, a restore of
@@ -156,7 +156,8 @@ async function planChange(setup: SshSetup, intent: Intent, context: ActionContex
   // Debian's sshd refuses to start, and sshd -t to check, without /run/sshd (a tmpfs
   // directory systemd normally creates).
   if (setup.profile.privsepDir !== undefined && (await system.stat(setup.profile.privsepDir)) === undefined) detail.privsepDir = setup.profile.privsepDir;
-  const changes = await decide(setup, detail, candidate, recovery.size, setup.options.pidFiles ?? PID_FILES);
+  // Files put back from a journal count as changed: sshd may be running the half-made ones.
+  const changes = await decide(setup, detail, candidate, recovered ? 1 : recovery.size, setup.options.pidFiles ?? PID_FILES);
   const files = await plannedFiles(system, await fileEffects(setup, detail, recovery, changes));
   const notes = [`distribution family ${setup.profile.family}; main configuration ${setup.layout.mainPath}`, ...setup.notes];
   if (detail.privsepDir !== undefined) notes.push(`creates ${detail.privsepDir} first (sshd needs it)`);
@@ -184,12 +185,13 @@ async function recoveryOnlyPlan(setup: SshSetup, intent: Intent, recovery: Map<s
   return { action: 'ssh', steps: [...steps(setup, detail, new Map()).slice(0, 1), refused], files, commands: [], firewall: [], notes: [], detail };
 }
 
-export async function planSsh(intent: Intent, context: ActionContext, options: SshActionOptions): Promise<ActionPlan<SshPlanDetail>> {
+/** `alreadyRecovered`: apply already put an interrupted run's files back (a plan completed after its prerequisites). */
+export async function planSsh(intent: Intent, context: ActionContext, options: SshActionOptions, alreadyRecovered = false): Promise<ActionPlan<SshPlanDetail>> {
   if (isEmptyIntent(intent)) return emptyPlan('skip', intent, context.paths.stateDir, { name: 'sshd', changes: false, summary: 'no SSH server change' });
   const { recovery, changes: recovered } = await recoveredView(context);
   const setup = await openSetup(context, options, recovery.size > 0 ? overlayView(systemView(context.system), recovered) : undefined);
   try {
-    return await planChange(setup, intent, context, recovery);
+    return await planChange(setup, intent, context, recovery, alreadyRecovered);
   } catch (error) {
     if (recovery.size === 0 || !isVmaccessError(error)) throw error;
     return recoveryOnlyPlan(setup, intent, recovery, error);
