@@ -252,7 +252,7 @@ export async function runE2eEnableBench(options: E2eOptions): Promise<Table> {
       ? 'Peak RSS: GNU time %M over the agent command (wait4 rusage of the tree: the largest single process, in practice node; sshd processes started by the handler are daemons reparented to the sandbox init and not included).'
       : `Peak RSS not measured: ${HOST_TIME} is missing on this machine or does not run inside the sandbox.`,
     `sshd reloads/restarts: "Server listening" lines sshd logged during the command (one per start, restart or SIGHUP), listed per run; restart = the listening sshd has a new pid afterwards. Target at most 1 for a change: max ${firstMax} (${firstMax <= 1 ? 'met' : 'NOT met'}); 0 for the repeated enable: max ${repeatMax} (${repeatMax === 0 ? 'met' : 'NOT met'}).`,
-    'Where a password reset or reset_ssh spends its ~2 s: the ssh action confirms sshd is up with two looks settleMs (1 s) apart after touching it (confirmSshdUp in src/actions/sshd-service.ts), and reset_ssh does so even when nothing changed.',
+    'Where a password reset or reset_ssh spends its ~2 s: the ssh action confirms sshd is up with two looks settleMs (1 s) apart after touching it (confirmSshdUp in src/actions/ssh/sshd-service.ts), and reset_ssh does so even when nothing changed.',
     `Section time ${((Date.now() - started) / 1000).toFixed(1)} s.`,
   ];
   results.forEach((slot, index) => {

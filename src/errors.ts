@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   SSHD_ROLLED_BACK: { status: 43, summary: 'the change was rolled back because the SSH server did not come back' },
   SSH_BACKUP_MISSING: { status: 44, summary: 'there is no backed-up SSH server configuration' },
   FIREWALL_FAILED: { status: 45, summary: 'the SSH port could not be opened in the firewall' },
+  SSHD_PLAN_STALE: { status: 46, summary: 'an SSH server file changed between planning and applying the change' },
   // disks
   DISK_NOT_FOUND: { status: 50, summary: 'the disk cannot be resolved to one block device' },
   DISK_PROTECTED: { status: 51, summary: 'the disk is needed by the running system' },

@@ -15,7 +15,7 @@ export async function loadActions(options: ActionOptions = {}): Promise<Action[]
   const [{ createDiskAction }, { createUserAction }, { createSshAction }] = await Promise.all([
     import('./disk.js'),
     import('./user.js'),
-    import('./ssh.js'),
+    import('./ssh/ssh.js'),
   ]);
   return [createDiskAction(), createUserAction(), createSshAction(options.resourcesDir === undefined ? {} : { resourcesDir: options.resourcesDir })];
 }

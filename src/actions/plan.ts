@@ -22,6 +22,8 @@ export interface PlannedFile {
   writtenBy?: string;
   /** Why, in a few words for people. */
   reason: string;
+  /** A unified diff of a text file that holds no secret, for people reading the plan. */
+  diff?: string[];
 }
 
 /** A program apply will run. Arguments never carry a secret: secrets go on stdin. */
@@ -102,6 +104,7 @@ export function renderPlan(plan: ActionPlan): string[] {
   for (const file of plan.files) {
     const verb = file.after === null ? 'remove' : file.before === null ? 'create' : 'write';
     lines.push(`file: ${verb} ${file.path} (${file.reason})`);
+    if (file.diff !== undefined) lines.push(...file.diff);
   }
   for (const command of plan.commands) lines.push(`run: ${command.argv.join(' ')} (${command.why})`);
   if (plan.service !== undefined && plan.service.action !== 'none') lines.push(`service: ${plan.service.action} sshd (${plan.service.reason})`);

@@ -2,7 +2,9 @@ import { createTestActionContext } from './action-context.js';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ActionContext } from '../../src/actions/action.js';
+import type { ActionContext, PlannedAction, StepOutcome } from '../../src/actions/action.js';
+import { renderPlan } from '../../src/actions/plan.js';
+import type { SshPlanDetail } from '../../src/actions/ssh/ssh-plan.js';
 import { tokenizeSshdLine } from '../../src/config/sshd-config.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';
 import type { CommandCall } from './fake-system.js';
@@ -260,3 +262,19 @@ export function request(overrides: Partial<VmaccessRequest> = {}): VmaccessReque
 }
 
 export const fastVerify = { settleMs: 0, attempts: 2, delayMs: 0, probeTimeoutMs: 10, sleep: () => Promise.resolve() };
+
+/**
+ * The ssh action driven the way dispatch drives it: `apply(request)` plans, then
+ * executes that plan; `plan(request)` gives the lines `vmaccess plan` prints.
+ */
+export function driveFromRequest(action: PlannedAction<SshPlanDetail>): {
+  wants: (request: VmaccessRequest) => boolean;
+  plan: (request: VmaccessRequest, context: ActionContext) => Promise<string[]>;
+  apply: (request: VmaccessRequest, context: ActionContext) => Promise<StepOutcome[]>;
+} {
+  return {
+    wants: (request) => action.wants(request),
+    plan: async (request, context) => renderPlan(await action.plan(request, context)),
+    apply: async (request, context) => action.apply(await action.plan(request, context), context),
+  };
+}

@@ -7,9 +7,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSshChangeRequests } from '../../src/actions/action.js';
 import type { ActionContext } from '../../src/actions/action.js';
-import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh.js';
+import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
 import { readEffectiveSshdConfig } from '../../src/actions/sshd-effective.js';
 import { isVmaccessError } from '../../src/errors.js';
+import { driveFromRequest } from '../fakes/ssh-world.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
 import type { SystemPaths } from '../../src/system/paths.js';
@@ -158,14 +159,14 @@ function machine(family: string, edit: (root: string) => void = () => undefined)
   };
 }
 
-function action(root: string): ReturnType<typeof createSshAction> {
-  return createSshAction({
+function action(root: string): ReturnType<typeof driveFromRequest> {
+  return driveFromRequest(createSshAction({
     sshd: wrapper,
     sshdExtraArgs: ['-h', hostKey],
     resourcesDir: path.join(REPO, 'resources'),
     pidFiles: [path.join(root, 'run', 'sshd.pid')],
     verify: { settleMs: 0, attempts: 1, delayMs: 0, probeTimeoutMs: 100, sleep: () => Promise.resolve() },
-  });
+  }));
 }
 
 const passwordRequest = (username: string): VmaccessRequest => ({

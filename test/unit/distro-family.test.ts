@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { profileFor } from '../../src/actions/distro.js';
+import { profileFor } from '../../src/actions/ssh/distro.js';
 import { distroFamily, majorVersion, parseOsRelease } from '../../src/config/os-release.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
 import { fixtureFacts, fixtureFile } from '../fakes/ssh-world.js';

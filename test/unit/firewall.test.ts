@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { applyFirewall, iptablesAccepts, iptablesBlocks, nftMissingAccepts, planFirewall, ufwAllows } from '../../src/actions/firewall.js';
+import { applyFirewall, iptablesAccepts, iptablesBlocks, nftMissingAccepts, planFirewall, ufwAllows } from '../../src/actions/ssh/firewall.js';
 import { FakeSystem } from '../fakes/fake-system.js';
 
 /** Azure Linux 3's /etc/systemd/scripts/ip4save as `iptables -S` prints it. */

@@ -1,13 +1,14 @@
 import { describe, expect, test } from 'vitest';
-import { createUndoRecord } from '../../src/actions/ssh-backup.js';
-import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh.js';
+import { createUndoRecord } from '../../src/actions/ssh/ssh-backup.js';
+import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
 import { isVmaccessError } from '../../src/errors.js';
-import { createWorld, fastVerify, fixtureFacts, fixtureFamilies, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
+import { createWorld, driveFromRequest, fastVerify, fixtureFacts, fixtureFamilies, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
 import type { World } from '../fakes/ssh-world.js';
 import * as path from 'node:path';
 
 const DROP_IN = `/etc/ssh/sshd_config.d/${OWN_DROP_IN}`;
-const action = createSshAction({ verify: fastVerify, resourcesDir: path.join(REPO, 'resources') });
+const planned = createSshAction({ verify: fastVerify, resourcesDir: path.join(REPO, 'resources') });
+const action = driveFromRequest(planned);
 
 async function effectiveFor(world: World, user: string): Promise<Map<string, string>> {
   const result = await world.system.run(SSHD, ['-T', '-f', '/etc/ssh/sshd_config', '-C', `user=${user},host=h,addr=10.0.0.1`]);
@@ -199,8 +200,11 @@ describe('a run that died half-way', () => {
     world.system.addFile('/etc/ssh/sshd_config', 'Port 2222\n');
     world.system.addFile('/etc/ssh/sshd_config.d/10-new.conf', 'X11Forwarding no\n');
 
+    world.context.ssh.passwordUsers.add('alice');
     const plan = await action.plan(request({ account: { username: 'alice', password: 'x', removePriorKeys: false, passwordless: false } }), world.context);
-    expect(plan).toContain('sshd_config: an earlier run stopped while changing the SSH server configuration; its files would be put back first');
+    expect(plan).toContain('sshd_recovery: an earlier run stopped while changing the SSH server configuration; its files are put back first');
+    expect(plan).toContain('file: write /etc/ssh/sshd_config (put back from the journal of an interrupted run)');
+    expect(plan).toContain('file: remove /etc/ssh/sshd_config.d/10-new.conf (put back from the journal of an interrupted run)');
 
     const outcomes = await applyPasswordFor(world, 'alice');
     expect(outcomes[0]).toMatchObject({ name: 'sshd_recovery', result: 'changed' });
@@ -211,10 +215,26 @@ describe('a run that died half-way', () => {
     expect([...world.system.nodes.keys()].filter((key) => key.startsWith('/var/cache/vmaccess/sshd-undo'))).toEqual([]);
   });
 
-  test('a successful run leaves no journal behind', async () => {
+  test('a successful run keeps a journal while sshd is reloaded and leaves none behind', async () => {
     const world = createWorld({ family: 'rhel-9' });
-    await applyPasswordFor(world, 'alice');
-    expect([...world.system.nodes.keys()].filter((key) => key.startsWith('/var/cache/vmaccess/sshd-undo'))).toEqual([]);
+    const journal = (): string[] => [...world.system.nodes.keys()].filter((key) => key.startsWith('/var/cache/vmaccess/sshd-undo/'));
+    // Seen from the reload, the moment the new files are in place but not yet proven.
+    const duringReload: string[][] = [];
+    let manifest: string | undefined;
+    world.system.onCommand('systemctl', (call) => {
+      if (call.args[0] === 'reload') {
+        duringReload.push(journal());
+        manifest = world.system.text('/var/cache/vmaccess/sshd-undo/manifest.json');
+      }
+      return undefined;
+    });
+    const outcomes = await applyPasswordFor(world, 'alice');
+    expect(outcomes.filter((outcome) => outcome.result === 'failed')).toEqual([]);
+    expect(outcomes.find((outcome) => outcome.name === 'sshd_config')?.result).toBe('changed');
+    expect(duringReload).toHaveLength(1);
+    expect(duringReload[0]).toContain('/var/cache/vmaccess/sshd-undo/manifest.json');
+    expect(manifest).toContain(DROP_IN);
+    expect(journal()).toEqual([]);
   });
 });
 
@@ -330,7 +350,7 @@ describe('reset_ssh', () => {
   test('reset_ssh twice: the second run writes nothing, reloads nothing, only confirms sshd answers', async () => {
     const world = createWorld({ family: 'rhel-9', files: { '/etc/ssh/sshd_config': 'Bogus\n' } });
     const plan = await action.plan(request({ resetSsh: true }), world.context);
-    expect(plan).toContain('sshd_config: would change /etc/ssh/sshd_config');
+    expect(plan).toContain('file: write /etc/ssh/sshd_config (SSH server configuration, validated with sshd -t before it is written)');
     expect(plan).toContain('-Bogus');
     expect(plan).toContain('+Include /etc/ssh/sshd_config.d/*.conf');
     await action.apply(request({ resetSsh: true }), world.context);
@@ -348,11 +368,11 @@ describe('reset_ssh', () => {
   });
 
   test('SELinux on: restorecon relabels the written drop-in and generated host keys', async () => {
-    const world = createWorld({ family: 'rhel-9', hostKeys: false, files: { '/sys/fs/selinux/enforce': '1', '/usr/sbin/restorecon': '' } });
-    world.system.onCommand('/usr/sbin/restorecon', () => ({ exitCode: 0 }));
+    const world = createWorld({ family: 'rhel-9', hostKeys: false, files: { '/sys/fs/selinux/enforce': '1' } });
+    world.system.onCommand('restorecon', () => ({ exitCode: 0 }));
     world.context.ssh.passwordUsers.add('alice');
     await action.apply(request({ resetSsh: true, account: { username: 'alice', password: 'x', removePriorKeys: false, passwordless: false } }), world.context);
-    const relabelled = world.system.commandsRun('/usr/sbin/restorecon').map((call) => call.args.slice(2));
+    const relabelled = world.system.commandsRun('restorecon').map((call) => call.args.slice(2));
     expect(relabelled[0]).toContain('/etc/ssh/ssh_host_ed25519_key');
     expect(relabelled[1]).toContain(DROP_IN);
   });
@@ -400,11 +420,13 @@ describe('plan', () => {
   test('shows a unified diff, the reload, and changes nothing', async () => {
     const world = createWorld({ family: 'ubuntu-22.04' });
     const before = new Map([...world.system.nodes].map(([key, node]) => [key, Buffer.from(node.data).toString('hex')]));
+    world.context.ssh.passwordUsers.add('alice');
     const lines = await action.plan(request({ account: { username: 'alice', password: 'x', removePriorKeys: false, passwordless: false } }), world.context);
-    expect(lines).toContain(`sshd_config: would create ${DROP_IN}`);
+    expect(lines).toContain(`file: create ${DROP_IN} (SSH server configuration, validated with sshd -t before it is written)`);
     expect(lines).toContain(`+++ b${DROP_IN}`);
     expect(lines).toContain('+Match User alice');
-    expect(lines.some((line) => /sshd: would be reloaded: systemctl reload ssh.service/.test(line))).toBe(true);
+    expect(lines).toContain('sshd: would run systemctl reload ssh.service');
+    expect(lines).toContain('service: reload sshd (ssh.service is running)');
     expect(new Map([...world.system.nodes].map(([key, node]) => [key, Buffer.from(node.data).toString('hex')]))).toEqual(before);
     expect(world.reloads()).toEqual([]);
   });
@@ -413,6 +435,6 @@ describe('plan', () => {
     const world = createWorld({ family: 'azurelinux-3' });
     world.system.onCommand('iptables', (call) => (call.args.includes('-S') ? { stdout: '-P INPUT DROP\n-A INPUT -i lo -j ACCEPT\n' } : call.args.includes('-V') ? { stdout: 'iptables v1.8.10 (legacy)\n' } : { exitCode: 1 }));
     const lines = await action.plan(request({ resetSsh: true }), world.context);
-    expect(lines).toContain('firewall: would add iptables: accept tcp/22 at the top of INPUT');
+    expect(lines).toContain('firewall: iptables: accept tcp/22 at the top of INPUT');
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { profileFor } from '../../src/actions/distro.js';
-import { decideServiceControl, detectServiceFacts, probeEndpoints, verifySshdAnswers } from '../../src/actions/sshd-service.js';
-import type { ServiceChange, ServiceFacts } from '../../src/actions/sshd-service.js';
+import { profileFor } from '../../src/actions/ssh/distro.js';
+import { decideServiceControl, detectServiceFacts, probeEndpoints, verifySshdAnswers } from '../../src/actions/ssh/sshd-service.js';
+import type { ServiceChange, ServiceFacts } from '../../src/actions/ssh/sshd-service.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
 import { FakeSystem } from '../fakes/fake-system.js';
 

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
-import { errnoCode } from '../errors.js';
-import type { SystemPaths } from '../system/paths.js';
-import type { System } from '../system/system.js';
+import { errnoCode } from '../../errors.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { System } from '../../system/system.js';
 
 /**
  * Two kinds of backup:
@@ -150,21 +150,58 @@ export function createUndoRecord(system: System, journalDir: string): UndoRecord
 }
 
 /**
+ * What recoverJournal would restore, without restoring it: path -> bytes, or null for
+ * a file the interrupted run created. Empty when there is no journal.
+ */
+export async function readJournal(system: System, journalDir: string): Promise<Map<string, Uint8Array | null>> {
+  const restores = new Map<string, Uint8Array | null>();
+  for (const entry of await journalEntries(system, journalDir)) {
+    if (!entry.existed) restores.set(entry.path, null);
+    else {
+      const content = entry.copy === undefined ? undefined : await system.readBytes(path.join(journalDir, entry.copy));
+      if (content !== undefined) restores.set(entry.path, content);
+    }
+  }
+  return restores;
+}
+
+async function journalEntries(system: System, journalDir: string): Promise<JournalEntry[]> {
+  const text = await system.readText(path.join(journalDir, MANIFEST));
+  if (text === undefined) return [];
+  try {
+    return JSON.parse(text) as JournalEntry[];
+  } catch {
+    return [];
+  }
+}
+
+/** Files ensureOriginalBackup would write (path -> content; null: removed), read through `view`. */
+export async function planOriginalBackup(
+  view: { readText(file: string): Promise<string | undefined>; listDir(dir: string): Promise<string[] | undefined>; isFile(file: string): Promise<boolean> },
+  paths: SystemPaths,
+  live: { mainContent: string | undefined; dropInDir: string; ownDropInName: string },
+): Promise<Map<string, string | null>> {
+  const files = new Map<string, string | null>();
+  if (live.mainContent !== undefined && !(await view.isFile(paths.sshdBackup))) files.set(paths.sshdBackup, live.mainContent);
+  const dir = dropInBackupDir(paths);
+  const existing = (await view.listDir(dir)) ?? [];
+  if (existing.includes(BACKUP_COMPLETE_MARKER)) return files;
+  for (const name of existing) files.set(path.join(dir, name), null);
+  for (const name of (await view.listDir(live.dropInDir)) ?? []) {
+    const source = path.join(live.dropInDir, name);
+    if (name === live.ownDropInName || !(await view.isFile(source))) continue;
+    files.set(path.join(dir, name), (await view.readText(source)) ?? '');
+  }
+  files.set(path.join(dir, BACKUP_COMPLETE_MARKER), '');
+  return files;
+}
+
+/**
  * A journal left by a run that died while applying: restore every file it names and
  * remove it. Returns the restored paths (empty when there was no journal).
  */
 export async function recoverJournal(system: System, journalDir: string): Promise<string[]> {
-  const text = await system.readText(path.join(journalDir, MANIFEST));
-  if (text === undefined) {
-    await system.remove(journalDir, { recursive: true });
-    return [];
-  }
-  let entries: JournalEntry[];
-  try {
-    entries = JSON.parse(text) as JournalEntry[];
-  } catch {
-    entries = [];
-  }
+  const entries = await journalEntries(system, journalDir);
   const restored: string[] = [];
   for (const entry of [...entries].reverse()) {
     if (!entry.existed) {

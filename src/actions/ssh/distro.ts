@@ -1,7 +1,7 @@
-import { distroFamily, parseOsRelease } from '../config/os-release.js';
-import type { DistroFamily, OsRelease } from '../config/os-release.js';
-import type { SystemPaths } from '../system/paths.js';
-import type { System } from '../system/system.js';
+import { distroFamily, parseOsRelease } from '../../config/os-release.js';
+import type { DistroFamily, OsRelease } from '../../config/os-release.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { System } from '../../system/system.js';
 
 /**
  * What differs between distribution families for the SSH server. The values come

@@ -1,4 +1,4 @@
-import type { System } from '../system/system.js';
+import type { System } from '../../system/system.js';
 
 /**
  * Making sure the SSH port(s) are open in the host firewall (reset_ssh). Only the

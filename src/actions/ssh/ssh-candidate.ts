@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { absoluteIncludePattern, rewriteIncludes } from '../config/sshd-config.js';
-import { VmaccessError } from '../errors.js';
-import type { System } from '../system/system.js';
-import { connectionArgument, parseSshdDump } from './sshd-effective.js';
-import type { ConnectionSpec, EffectiveSshdConfig } from './sshd-effective.js';
+import { absoluteIncludePattern, rewriteIncludes } from '../../config/sshd-config.js';
+import { VmaccessError } from '../../errors.js';
+import type { System } from '../../system/system.js';
+import { connectionArgument, parseSshdDump } from '../sshd-effective.js';
+import type { ConnectionSpec, EffectiveSshdConfig } from '../sshd-effective.js';
 import type { SshdTree } from './ssh-tree.js';
 
 /**
@@ -89,6 +89,8 @@ export async function withStagedCandidate<T>(
   stateDir: string,
   use: (candidate: StagedCandidate) => Promise<T>,
 ): Promise<T> {
+  // Leave no trace: a plan stages too, and must change nothing, not even make the state folder.
+  const made = await firstMissingAncestor(system, stateDir);
   await system.mkdir(stateDir, { recursive: true, mode: 0o755 });
   const stageRoot = path.join(stateDir, `sshd-candidate-${randomBytes(6).toString('hex')}`);
   await system.mkdir(stageRoot, { mode: 0o700 });
@@ -109,5 +111,24 @@ export async function withStagedCandidate<T>(
     });
   } finally {
     await system.remove(stageRoot, { recursive: true });
+    if (made !== undefined && (await isEmptyTree(system, made))) await system.remove(made, { recursive: true });
   }
+}
+
+async function firstMissingAncestor(system: System, dir: string): Promise<string | undefined> {
+  let missing: string | undefined;
+  for (let current = dir; (await system.stat(current)) === undefined; current = path.dirname(current)) {
+    missing = current;
+    if (path.dirname(current) === current) break;
+  }
+  return missing;
+}
+
+/** A folder holding nothing but (empty) folders. */
+async function isEmptyTree(system: System, dir: string): Promise<boolean> {
+  for (const name of (await system.listDir(dir)) ?? []) {
+    const child = path.join(dir, name);
+    if ((await system.lstat(child))?.type !== 'directory' || !(await isEmptyTree(system, child))) return false;
+  }
+  return true;
 }

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
-import { absoluteIncludePattern, findIncludes, globComponentToRegExp, globMatches, hasGlobMagic } from '../config/sshd-config.js';
-import type { System } from '../system/system.js';
+import { absoluteIncludePattern, findIncludes, globComponentToRegExp, globMatches, hasGlobMagic } from '../../config/sshd-config.js';
+import type { System } from '../../system/system.js';
 
 /**
  * The set of files sshd reads: the main sshd_config and everything its Include
