@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { createDiskAction } from '../../src/actions/disk.js';
+import { createDiskAction } from '../../src/actions/disk/disk.js';
 import { BASE_MOUNTS, changingCalls, checkRequest, createDiskWorld, diskContext, ROOT_DISK } from '../fakes/disk-world.js';
 import type { Row } from '../fakes/disk-world.js';
 

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { createDiskAction } from '../../src/actions/disk.js';
-import { createDiskBudget } from '../../src/actions/disk-budget.js';
-import { diskEnvironment, readDiskInventory } from '../../src/actions/disk-inventory.js';
-import { resolveDiskName } from '../../src/actions/disk-target.js';
+import { createDiskAction } from '../../src/actions/disk/disk.js';
+import { createDiskBudget } from '../../src/actions/disk/disk-budget.js';
+import { diskEnvironment, readDiskInventory } from '../../src/actions/disk/disk-inventory.js';
+import { resolveDiskName } from '../../src/actions/disk/disk-target.js';
 import { isVmaccessError } from '../../src/errors.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
 import { BASE_MOUNTS, changingCalls, createDiskWorld, diskContext, repairRequest, ROOT_DISK } from '../fakes/disk-world.js';

@@ -1,5 +1,5 @@
 import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { createUserAction } from '../../src/actions/user.js';
+import { createUserAction } from '../../src/actions/accounts/user.js';
 import type { StepOutcome } from '../../src/actions/action.js';
 import type { AccountRequest, VmaccessRequest } from '../../src/settings/request.js';
 import { changedPaths, createFakeMachine, fakeHash, snapshotNodes } from '../fakes/user-fake-tools.js';

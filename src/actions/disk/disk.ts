@@ -1,5 +1,5 @@
-import { isVmaccessError } from '../errors.js';
-import type { LegacyAction, ActionContext, StepOutcome } from './action.js';
+import { isVmaccessError } from '../../errors.js';
+import type { LegacyAction, ActionContext, StepOutcome } from '../action.js';
 import { createDiskBudget, DEFAULT_DISK_BUDGET_MS } from './disk-budget.js';
 import { createKernelLogSource, planDiskCheck, runDiskCheck } from './disk-check.js';
 import type { DiskEnvironment } from './disk-inventory.js';

@@ -1,9 +1,9 @@
-import { VmaccessError } from '../errors.js';
-import { parseShells, parseUseraddDefaults } from '../config/login-defs.js';
-import { daysSinceEpoch, isPasswordLocked, usableHash } from '../config/passwd.js';
-import type { PasswdEntry } from '../config/passwd.js';
-import type { SystemPaths } from '../system/paths.js';
-import type { RunResult, System } from '../system/system.js';
+import { VmaccessError } from '../../errors.js';
+import { parseShells, parseUseraddDefaults } from '../../config/login-defs.js';
+import { daysSinceEpoch, isPasswordLocked, usableHash } from '../../config/passwd.js';
+import type { PasswdEntry } from '../../config/passwd.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { RunResult, System } from '../../system/system.js';
 import { readLocalUser, readLocalUsers, readShadow } from './account-database.js';
 
 /**

@@ -1,12 +1,12 @@
 import * as path from 'node:path';
-import { VmaccessError, errnoCode, isVmaccessError } from '../errors.js';
-import { lineDiff, removeSudoersUser, setSudoersUser } from '../config/sudoers.js';
-import { parseSshPublicKeys } from '../config/ssh-public-key.js';
-import type { SshPublicKey } from '../config/ssh-public-key.js';
-import { dateOfDays, daysSinceEpoch } from '../config/passwd.js';
-import type { PasswdEntry } from '../config/passwd.js';
-import type { AccountRequest, VmaccessRequest } from '../settings/request.js';
-import type { LegacyAction, ActionContext, StepOutcome } from './action.js';
+import { VmaccessError, errnoCode, isVmaccessError } from '../../errors.js';
+import { lineDiff, removeSudoersUser, setSudoersUser } from '../../config/sudoers.js';
+import { parseSshPublicKeys } from '../../config/ssh-public-key.js';
+import type { SshPublicKey } from '../../config/ssh-public-key.js';
+import { dateOfDays, daysSinceEpoch } from '../../config/passwd.js';
+import type { PasswdEntry } from '../../config/passwd.js';
+import type { AccountRequest, VmaccessRequest } from '../../settings/request.js';
+import type { LegacyAction, ActionContext, StepOutcome } from '../action.js';
 import {
   assertChangeable,
   assertSafeUsername,

@@ -1,11 +1,11 @@
 import * as path from 'node:path';
-import { VmaccessError, isVmaccessError } from '../errors.js';
-import { mergeAuthorizedKeys } from '../config/authorized-keys.js';
-import type { AuthorizedKeysMerge } from '../config/authorized-keys.js';
-import type { SshPublicKey } from '../config/ssh-public-key.js';
-import type { PasswdEntry } from '../config/passwd.js';
-import type { FileInfo, System } from '../system/system.js';
-import { readEffectiveSshdConfig } from './sshd-effective.js';
+import { VmaccessError, isVmaccessError } from '../../errors.js';
+import { mergeAuthorizedKeys } from '../../config/authorized-keys.js';
+import type { AuthorizedKeysMerge } from '../../config/authorized-keys.js';
+import type { SshPublicKey } from '../../config/ssh-public-key.js';
+import type { PasswdEntry } from '../../config/passwd.js';
+import type { FileInfo, System } from '../../system/system.js';
+import { readEffectiveSshdConfig } from '../sshd-effective.js';
 
 /**
  * The authorized_keys file sshd reads for a user, checked the way sshd's StrictModes
