@@ -418,7 +418,7 @@ describe('where the keys go and path safety', () => {
   test('SELinux present: labels restored on what was created', async () => {
     machine.system.addFile('/sys/fs/selinux/enforce', '1');
     await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text }));
-    expect(machine.system.commandsRun('restorecon')[0]?.args).toEqual(['-R', '--', '/home/azureuser/.ssh']);
+    expect(machine.system.commandsRun('restorecon')[0]?.args).toEqual(['-F', '--', '/home/azureuser/.ssh', '/home/azureuser/.ssh/authorized_keys']);
   });
 
   test('no SELinux: restorecon is not run', async () => {

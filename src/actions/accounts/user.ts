@@ -198,13 +198,13 @@ async function applyAccount(account: AccountRequest, context: ActionContext): Pr
         const location = plan.location ?? (await locateAuthorizedKeysFile(system, entry));
         // Checked again right before writing: the first check may be a while ago.
         const check = await checkAuthorizedKeysPath(system, location.file, entry);
-        const result = await writeAuthorizedKeys(system, check, entry, plan.keys.keys, account.removePriorKeys);
+        const result = await writeAuthorizedKeys(system, check, entry, plan.keys.keys, account.removePriorKeys, logger);
         const notes = [...plan.keys.notes, ...result.notes, ...(location.note === undefined ? [] : [location.note])];
         let othersChanged = false;
         if (account.removePriorKeys) {
           // sshd also reads the later AuthorizedKeysFile entries: old keys there would still log in.
           for (const other of await checkOtherKeyFiles(system, location, entry)) {
-            const emptied = await writeAuthorizedKeys(system, other, entry, [], true);
+            const emptied = await writeAuthorizedKeys(system, other, entry, [], true, logger);
             if (!emptied.merge.changed) continue;
             othersChanged = true;
             notes.push(`${plural(emptied.merge.removed, 'earlier key')} removed from ${other.file}, which sshd also reads`);

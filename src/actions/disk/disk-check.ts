@@ -7,6 +7,7 @@ import type { FstabEntry } from '../../config/fstab.js';
 import { findKernelErrors } from '../../config/kernel-log.js';
 import type { MountEntry } from '../../config/mounts.js';
 import type { System } from '../../system/system.js';
+import { clip } from '../../text.js';
 import type { StepOutcome } from '../action.js';
 import type { DiskBudget } from './disk-budget.js';
 import type { DiskEnvironment, DiskInventory } from './disk-inventory.js';
@@ -327,9 +328,8 @@ export async function checkTarget(target: CheckTarget, context: CheckRunContext)
   return { verdict: report.verdict, details: [...report.details, ...kernel.errors] };
 }
 
-function clip(text: string, max = 900): string {
-  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
-}
+/** Longest substatus message; the agent shows status text to people, keep it readable. */
+const CHECK_MESSAGE_MAX = 900;
 
 /** One substatus per filesystem, plus the summary `disk`. */
 export async function runDiskCheck(context: CheckRunContext): Promise<StepOutcome[]> {
@@ -338,7 +338,7 @@ export async function runDiskCheck(context: CheckRunContext): Promise<StepOutcom
   const counts = { clean: [] as string[], errors: [] as string[], unchecked: [] as string[] };
   for (const target of targets) {
     const report = await checkTarget(target, context);
-    const message = clip(`${describeTarget(target)}: ${report.verdict}: ${report.details.join('; ').replace(/\.$/, '')}.`);
+    const message = clip(`${describeTarget(target)}: ${report.verdict}: ${report.details.join('; ').replace(/\.$/, '')}.`, CHECK_MESSAGE_MAX);
     const name = `disk:${target.device}`;
     if (report.verdict === 'clean') counts.clean.push(target.device);
     if (report.verdict === 'errors found') counts.errors.push(target.device);
@@ -354,10 +354,10 @@ export async function runDiskCheck(context: CheckRunContext): Promise<StepOutcom
   ];
   const skippedText = skipped.length > 0 ? `; skipped ${describeSkipped(skipped)}` : '';
   const notes = context.inventory.notes.length > 0 ? `; note: ${context.inventory.notes.join(', ')}` : '';
-  const summary = clip(`check_disk: ${parts.join(', ')}${skippedText}${notes}. Nothing was changed.`);
+  const summary = clip(`check_disk: ${parts.join(', ')}${skippedText}${notes}. Nothing was changed.`, CHECK_MESSAGE_MAX);
   if (targets.length > 0 && counts.unchecked.length === targets.length) {
     // Not one filesystem could be looked at: the check itself did not run.
-    outcomes.push({ name: 'disk', result: 'failed', code: 'DISK_CHECK_FAILED', message: clip(`check_disk could not check any filesystem: ${summary}`) });
+    outcomes.push({ name: 'disk', result: 'failed', code: 'DISK_CHECK_FAILED', message: clip(`check_disk could not check any filesystem: ${summary}`, CHECK_MESSAGE_MAX) });
     return outcomes;
   }
   outcomes.push({ name: 'disk', result: 'unchanged', message: summary });

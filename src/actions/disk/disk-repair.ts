@@ -10,6 +10,7 @@ import { isSameOrBelow, normalizeMountPoint, parseMounts } from '../../config/mo
 import type { ErrorCode } from '../../errors.js';
 import type { SystemPaths } from '../../system/paths.js';
 import type { RunResult, System } from '../../system/system.js';
+import { clip, firstLine } from '../../text.js';
 import type { StepOutcome } from '../action.js';
 import type { DiskBudget } from './disk-budget.js';
 import { isExtType } from './disk-check.js';
@@ -47,9 +48,12 @@ export function remountOptions(mount: MountEntry): string[] {
   return mount.options.filter((option) => option !== 'seclabel');
 }
 
-function firstLine(result: RunResult): string {
-  const line = `${result.stderr}\n${result.stdout}`.split('\n').map((text) => text.trim()).find((text) => text !== '');
-  return line === undefined ? `exit ${result.exitCode}` : line.slice(0, 200);
+/** Longest substatus message of a repair (it lists every step taken). */
+const REPAIR_MESSAGE_MAX = 1000;
+
+/** Why a command failed, in one line: its first output line, or its exit code. */
+function failureLine(result: RunResult): string {
+  return firstLine(`${result.stderr}\n${result.stdout}`, 200, `exit ${result.exitCode}`);
 }
 
 class RepairFailure extends Error {
@@ -70,10 +74,10 @@ async function mountAgain(mount: MountEntry, target: RepairTarget, primary: stri
     // A bind mount of a subtree: bind it again from the first mount, then apply ro.
     const source = path.join(primary, root);
     const bound = await system.run('mount', ['--bind', source, mount.target], { timeoutMs });
-    if (bound.exitCode !== 0) throw new RepairFailure('DISK_REPAIR_FAILED', `could not bind ${source} at ${mount.target} again: ${firstLine(bound)}`);
+    if (bound.exitCode !== 0) throw new RepairFailure('DISK_REPAIR_FAILED', `could not bind ${source} at ${mount.target} again: ${failureLine(bound)}`);
     if (options.includes('ro')) {
       const readOnly = await system.run('mount', ['-o', 'remount,bind,ro', mount.target], { timeoutMs });
-      if (readOnly.exitCode !== 0) throw new RepairFailure('DISK_REPAIR_FAILED', `bound ${source} at ${mount.target} again but could not make it read-only: ${firstLine(readOnly)}`);
+      if (readOnly.exitCode !== 0) throw new RepairFailure('DISK_REPAIR_FAILED', `bound ${source} at ${mount.target} again but could not make it read-only: ${failureLine(readOnly)}`);
     }
     return `${mount.target} (bind of ${root}${options.includes('ro') ? ', ro' : ''})`;
   }
@@ -92,7 +96,7 @@ async function mountAgain(mount: MountEntry, target: RepairTarget, primary: stri
     if (last.exitCode === 0) return `${mount.target} (${attempt.label})`;
     context.logger.debug({ target: mount.target, exitCode: last.exitCode }, 'disk: mount attempt failed');
   }
-  throw new RepairFailure('DISK_REPAIR_FAILED', `could not mount ${target.device.path} at ${mount.target} again: ${last === undefined ? 'no attempt' : firstLine(last)}`);
+  throw new RepairFailure('DISK_REPAIR_FAILED', `could not mount ${target.device.path} at ${mount.target} again: ${last === undefined ? 'no attempt' : failureLine(last)}`);
 }
 
 async function remountAll(mounts: readonly MountEntry[], target: RepairTarget, context: RepairRunContext): Promise<string[]> {
@@ -166,7 +170,7 @@ async function unmountAll(target: RepairTarget, context: RepairRunContext): Prom
       continue;
     }
     const busy = /busy/i.test(`${result.stderr}${result.stdout}`);
-    const why = busy ? await holdersOf(mount.target, context) : firstLine(result);
+    const why = busy ? await holdersOf(mount.target, context) : failureLine(result);
     let restored = '';
     if (unmounted.length > 0) {
       try {
@@ -244,10 +248,10 @@ async function replayXfsLog(device: string, target: RepairTarget, context: Repai
   let isMounted = false;
   try {
     const mounted = await system.run('mount', ['-t', 'xfs', device, place], { timeoutMs: budget.timeoutMs(120_000, REMOUNT_RESERVE_MS) });
-    if (mounted.exitCode !== 0) return `mounting to replay the log failed: ${firstLine(mounted)}`;
+    if (mounted.exitCode !== 0) return `mounting to replay the log failed: ${failureLine(mounted)}`;
     isMounted = true;
     const unmounted = await system.run('umount', [place], { timeoutMs: budget.timeoutMs(UMOUNT_TIMEOUT_MS) });
-    if (unmounted.exitCode !== 0) return `unmounting after the log replay failed: ${firstLine(unmounted)}`;
+    if (unmounted.exitCode !== 0) return `unmounting after the log replay failed: ${failureLine(unmounted)}`;
     isMounted = false;
     return undefined;
   } finally {
@@ -307,10 +311,6 @@ async function repairOther(command: { file: string; args: string[] }, context: R
   };
 }
 
-function clip(text: string, max = 1000): string {
-  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
-}
-
 /** Lines for plan mode: what repair_disk would do with this target. */
 export function planRepair(target: RepairTarget, inventory: DiskInventory, budget: DiskBudget): string[] {
   const lines = [`disk: disk_name resolves to ${target.device.path} (${target.fstype ?? 'unknown type'}) via ${target.via}`];
@@ -356,7 +356,7 @@ function submounts(target: RepairTarget, inventory: DiskInventory): string[] {
 export async function runDiskRepair(target: RepairTarget, context: RepairRunContext): Promise<StepOutcome[]> {
   const name = `disk:${target.device.path}`;
   const intro = `disk_name resolved to ${target.device.path} (${target.fstype ?? 'unknown type'}) via ${target.via}.`;
-  const fail = (code: ErrorCode, text: string): StepOutcome[] => [{ name, result: 'failed', code, message: clip(`${intro} ${text}`) }];
+  const fail = (code: ErrorCode, text: string): StepOutcome[] => [{ name, result: 'failed', code, message: clip(`${intro} ${text}`, REPAIR_MESSAGE_MAX) }];
 
   const command = repairCommand(target.fstype, target.device.path);
   if ('refused' in command) return fail('DISK_REPAIR_FAILED', `Not repaired: ${command.refused}. Nothing was changed.`);
@@ -418,5 +418,5 @@ export async function runDiskRepair(target: RepairTarget, context: RepairRunCont
     return fail('DISK_REPAIR_FAILED', `${steps.join(' ')} Problems remain: restore from a backup or run the repair by hand.`);
   }
   const summary = report.changed ? 'Errors were found and corrected.' : 'No errors were found; nothing was changed.';
-  return [{ name, result: report.changed ? 'changed' : 'unchanged', message: clip(`${intro} ${steps.join(' ')} ${summary}`) }];
+  return [{ name, result: report.changed ? 'changed' : 'unchanged', message: clip(`${intro} ${steps.join(' ')} ${summary}`, REPAIR_MESSAGE_MAX) }];
 }
