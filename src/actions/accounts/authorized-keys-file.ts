@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { VmaccessError, isVmaccessError } from '../../errors.js';
 import { mergeAuthorizedKeys } from '../../config/authorized-keys.js';
 import type { AuthorizedKeysMerge } from '../../config/authorized-keys.js';
-import type { SshPublicKey } from '../../config/ssh-public-key.js';
+import type { SshPublicKey } from '../../config/ssh-public-key/index.js';
 import type { PasswdEntry } from '../../config/passwd.js';
 import type { Logger } from 'pino';
 import type { FileInfo, System } from '../../system/system.js';

@@ -1,8 +1,8 @@
 import * as path from 'node:path';
 import { VmaccessError, errnoCode, isVmaccessError } from '../../errors.js';
 import { lineDiff, removeSudoersUser, setSudoersUser } from '../../config/sudoers.js';
-import { parseSshPublicKeys } from '../../config/ssh-public-key.js';
-import type { SshPublicKey } from '../../config/ssh-public-key.js';
+import { parseSshPublicKeys } from '../../config/ssh-public-key/index.js';
+import type { SshPublicKey } from '../../config/ssh-public-key/index.js';
 import { dateOfDays, daysSinceEpoch } from '../../config/passwd.js';
 import type { PasswdEntry } from '../../config/passwd.js';
 import type { AccountRequest, VmaccessRequest } from '../../settings/request.js';
