@@ -131,7 +131,7 @@ export interface CheckReport {
   details: string[];
 }
 
-function describeTarget(target: CheckTarget): string {
+export function describeTarget(target: CheckTarget): string {
   const where =
     target.mounts.length > 0
       ? `mounted at ${[...new Set(target.mounts.map((mount) => mount.target))].join(', ')}`
@@ -374,25 +374,4 @@ function describeSkipped(skipped: readonly SkippedFilesystem[], perReason = 3): 
       return `${reason}: ${whats.slice(0, perReason).join(', ')}${more}`;
     })
     .join('; ');
-}
-
-export function planDiskCheck(inventory: DiskInventory): string[] {
-  const { targets, skipped } = listCheckTargets(inventory);
-  const lines = targets.map((target) => {
-    if (target.mounts.length > 0) {
-      const what = isExtType(target.fstype)
-        ? 'superblock state and error counters (dumpe2fs -h), kernel log'
-        : target.fstype === 'xfs'
-          ? 'kernel health report (xfs_spaceman health), kernel log'
-          : 'kernel log';
-      return `disk: would check ${describeTarget(target)}: ${what}; no fsck because it is mounted`;
-    }
-    const command = readOnlyCheckCommand(target.fstype, target.device);
-    return command === undefined
-      ? `disk: would report ${describeTarget(target)} as not checkable (no read-only checker for its type)`
-      : `disk: would check ${describeTarget(target)} read-only: ${command.file} ${command.args.join(' ')}`;
-  });
-  if (targets.length === 0) lines.push('disk: no local data filesystems found to check');
-  for (const entry of skipped) lines.push(`disk: would skip ${entry.what} (${entry.reason})`);
-  return lines;
 }

@@ -311,29 +311,6 @@ async function repairOther(command: { file: string; args: string[] }, context: R
   };
 }
 
-/** Lines for plan mode: what repair_disk would do with this target. */
-export function planRepair(target: RepairTarget, inventory: DiskInventory, budget: DiskBudget): string[] {
-  const lines = [`disk: disk_name resolves to ${target.device.path} (${target.fstype ?? 'unknown type'}) via ${target.via}`];
-  const command = repairCommand(target.fstype, target.device.path);
-  if ('refused' in command) return [...lines, `disk: would refuse: ${command.refused}`];
-  const below = submounts(target, inventory);
-  if (below.length > 0) return [...lines, `disk: would refuse: filesystems are mounted below it (${below.join(', ')})`];
-  const partial = partialOnly(target, inventory);
-  if (partial !== undefined) return [...lines, `disk: would refuse: ${partial}`];
-  if (target.mounts.length > 0) lines.push(`disk: would unmount ${[...target.mounts].reverse().map((mount) => mount.target).join(', ')}`);
-  else lines.push('disk: it is not mounted, so nothing would be unmounted or mounted');
-  lines.push(`disk: would run ${command.file} ${command.args.join(' ')} (all steps within ${budget.totalMs / 1000} s)`);
-  for (const mount of target.mounts) {
-    const root = mountRoot(inventory, mount);
-    lines.push(
-      root === '/'
-        ? `disk: would mount it again at ${mount.target} with ${remountOptions(mount).join(',')}`
-        : `disk: would bind ${root} of it again at ${mount.target}`,
-    );
-  }
-  return lines;
-}
-
 /**
  * Bind mounts of a subtree can only be put back from a mount of the whole filesystem;
  * when there is none (a container's file binds), they could not be restored exactly.
@@ -352,20 +329,32 @@ function submounts(target: RepairTarget, inventory: DiskInventory): string[] {
     .map((mount) => mount.target);
 }
 
+/**
+ * The repair tool for this target, or why repair_disk will not touch it: decided before
+ * anything changes, by plan and by apply alike.
+ */
+export function repairDecision(
+  target: RepairTarget,
+  inventory: DiskInventory,
+): { command: { file: string; args: string[] } } | { refused: { code: ErrorCode; text: string } } {
+  const command = repairCommand(target.fstype, target.device.path);
+  if ('refused' in command) return { refused: { code: 'DISK_REPAIR_FAILED', text: `Not repaired: ${command.refused}.` } };
+  const below = submounts(target, inventory);
+  if (below.length > 0) return { refused: { code: 'DISK_BUSY', text: `Filesystems are mounted below it (${below.join(', ')}); unmount them first.` } };
+  const partial = partialOnly(target, inventory);
+  if (partial !== undefined) return { refused: { code: 'DISK_REPAIR_FAILED', text: partial } };
+  return { command };
+}
+
 /** Unmount, repair, remount; one outcome named for the device. */
 export async function runDiskRepair(target: RepairTarget, context: RepairRunContext): Promise<StepOutcome[]> {
   const name = `disk:${target.device.path}`;
   const intro = `disk_name resolved to ${target.device.path} (${target.fstype ?? 'unknown type'}) via ${target.via}.`;
   const fail = (code: ErrorCode, text: string): StepOutcome[] => [{ name, result: 'failed', code, message: clip(`${intro} ${text}`, REPAIR_MESSAGE_MAX) }];
 
-  const command = repairCommand(target.fstype, target.device.path);
-  if ('refused' in command) return fail('DISK_REPAIR_FAILED', `Not repaired: ${command.refused}. Nothing was changed.`);
-  const below = submounts(target, context.inventory);
-  if (below.length > 0) {
-    return fail('DISK_BUSY', `Filesystems are mounted below it (${below.join(', ')}); unmount them first. Nothing was changed.`);
-  }
-  const partial = partialOnly(target, context.inventory);
-  if (partial !== undefined) return fail('DISK_REPAIR_FAILED', `${partial} Nothing was changed.`);
+  const decision = repairDecision(target, context.inventory);
+  if ('refused' in decision) return fail(decision.refused.code, `${decision.refused.text} Nothing was changed.`);
+  const command = decision.command;
   if (context.budget.isExhausted(REMOUNT_RESERVE_MS * 2)) {
     return fail('DISK_REPAIR_FAILED', 'The time budget was used up before the repair could start. Nothing was changed.');
   }
