@@ -154,7 +154,7 @@ async function databaseFiles(context: ActionContext, program: string, files: rea
   const planned: PlannedFile[] = [];
   for (const file of files) {
     const before = await currentDigest(context.system, file);
-    if (before !== null) planned.push({ path: file, before, after: WRITTEN_BY_PROGRAM, writtenBy: program, reason });
+    if (before !== null) planned.push({ path: file, before, after: WRITTEN_BY_PROGRAM, writtenBy: program, reason: `by ${program}: ${reason}` });
   }
   return planned;
 }
@@ -180,7 +180,7 @@ async function planPassword(detail: AccountDetail, password: string, context: Ac
   const hash = shadow === undefined ? undefined : usableHash(shadow.hash);
   const same = hash === undefined ? false : await passwordMatches(system, password, hash);
   const locked = shadow !== undefined && isPasswordLocked(shadow.hash);
-  if (same !== true) parts.commands.push({ argv: ['chpasswd'], why: `set the password of "${name}" (name and password on stdin, never in arguments)` });
+  if (same !== true) parts.commands.push({ argv: ['chpasswd'], why: `set the password of "${name}"; name and password on stdin, never in arguments` });
   // chpasswd normally clears a lock; usermod --unlock also runs if the lock is still there after it.
   if (same === true && locked) parts.commands.push({ argv: ['usermod', '--unlock', '--', name], why: 'the password is right but locked' });
   const changes = same !== true || locked;
@@ -268,7 +268,7 @@ export async function planSudoers(context: ActionContext, transform: (current: s
     parts.steps.push({ name: 'sudo', changes: false, summary: `${file} already as wanted` });
     return;
   }
-  parts.files.push({ path: file, before: current === undefined ? null : sha256Hex(current), after: sha256Hex(after), reason: 'sudo rights (checked with visudo -c first, mode 0440)' });
+  parts.files.push({ path: file, before: current === undefined ? null : sha256Hex(current), after: sha256Hex(after), reason: 'sudo rights; checked with visudo -c first, mode 0440' });
   parts.steps.push({ name: 'sudo', changes: true, summary: `${file} (checked with visudo -c before it replaces the file, mode 0440): ${diff.join('; ')}` });
 }
 

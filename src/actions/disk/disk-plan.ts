@@ -27,7 +27,7 @@ export function planDiskCheck(inventory: DiskInventory): DiskPlanParts {
       let what = 'kernel log';
       if (isExtType(target.fstype)) {
         what = 'superblock state and error counters (dumpe2fs -h), kernel log';
-        parts.commands.push({ argv: ['dumpe2fs', '-h', target.device], why: `superblock of ${target.device} (read-only)` });
+        parts.commands.push({ argv: ['dumpe2fs', '-h', target.device], why: `superblock of ${target.device}, read-only` });
       } else if (target.fstype === 'xfs') {
         what = 'kernel health report (xfs_spaceman health), kernel log';
         parts.commands.push({ argv: ['xfs_spaceman', '-c', 'health', target.mounts[0]?.target ?? '/'], why: `kernel health report of ${target.device}` });
@@ -45,7 +45,7 @@ export function planDiskCheck(inventory: DiskInventory): DiskPlanParts {
   }
   if (targets.length === 0) parts.notes.push('no local data filesystems found to check');
   for (const entry of skipped) parts.notes.push(`would skip ${entry.what} (${entry.reason})`);
-  parts.steps.push({ name: 'disk', changes: false, summary: `check ${targets.length} local filesystem${targets.length === 1 ? '' : 's'}; nothing is changed` });
+  parts.steps.push({ name: 'disk', changes: false, summary: `${targets.length} local filesystem${targets.length === 1 ? '' : 's'} to check; nothing is changed` });
   return parts;
 }
 
