@@ -10,6 +10,7 @@ import { readShadow, readTextIfAllowed } from './account-database.js';
 import { createAccount, deleteAccount, setExpiration, setPassword } from './account-commands.js';
 import { checkAuthorizedKeysPath, locateAuthorizedKeysFile, writeAuthorizedKeys } from './authorized-keys-file.js';
 import { stageSudoers } from './user-sudoers.js';
+import type { StagedSudoers } from './user-sudoers.js';
 import { describeKeys, emptyParts, otherKeyFiles, planAccount, planRemoval, plural } from './user-plan.js';
 import type { AccountDetail, PlanParts, PlannedKeys, Refusal, RemovalDetail, UserDetail, UserStep } from './user-plan.js';
 
@@ -93,41 +94,22 @@ async function applyKeys(detail: AccountDetail, keys: PlannedKeys, entry: Passwd
   return { name: 'ssh_key', result: merge.changed || othersChanged ? 'changed' : 'unchanged', message: joinNotes(message, notes) };
 }
 
-async function applyAccount(detail: AccountDetail, context: ActionContext): Promise<StepOutcome[]> {
-  const { system, paths, logger } = context;
-  const { account } = detail;
+/**
+ * Run the steps of one request part with the sudoers change staged: the candidate is
+ * validated by visudo before the first change, committed by the last step, discarded
+ * when a step fails. A failure becomes the outcome of the step that was running.
+ */
+async function withStagedSudoers(
+  context: ActionContext,
+  transform: (current: string | undefined) => string,
+  steps: (sudo: StagedSudoers, begin: (step: UserStep) => void, outcomes: StepOutcome[]) => Promise<void>,
+): Promise<StepOutcome[]> {
   const outcomes: StepOutcome[] = [];
   let step: UserStep = 'sudo';
   try {
-    // The new sudoers file is validated (visudo) before the first change.
-    const sudo = await stageSudoers(system, paths.sudoersFile, (current) => setSudoersUser(current, account.username, { nopasswd: detail.nopasswd }));
+    const sudo = await stageSudoers(context.system, context.paths.sudoersFile, transform);
     try {
-      step = 'account';
-      const entry = await ensureAccount(detail, context, outcomes);
-      logger.info({ user: entry.name, step: 'account' }, 'account ready');
-      if (account.password !== undefined) {
-        step = 'password';
-        const change = await setPassword(system, paths, entry.name, account.password);
-        // The ssh action makes sshd accept a password for this user (and only this user).
-        context.ssh.passwordUsers.add(entry.name);
-        outcomes.push({ name: 'password', result: change.changed ? 'changed' : 'unchanged', message: change.message });
-        logger.info({ user: entry.name, step: 'password', changed: change.changed }, 'password step done');
-      }
-      if (account.expiration !== undefined) {
-        step = 'expiration';
-        outcomes.push(await applyExpiration(detail, account.expiration, entry, context));
-      }
-      if (detail.keys !== undefined) {
-        step = 'ssh_key';
-        outcomes.push(await applyKeys(detail, detail.keys, entry, context));
-      }
-      step = 'sudo';
-      await sudo.commit();
-      const includeNote = await sudoersIncludeNote(context);
-      const message = sudo.changed
-        ? `"${entry.name}" has sudo rights${detail.nopasswd ? ' without a password' : ''} in ${paths.sudoersFile}.`
-        : `"${entry.name}" already has this sudo line in ${paths.sudoersFile}.`;
-      outcomes.push({ name: 'sudo', result: sudo.changed ? 'changed' : 'unchanged', message: joinNotes(message, includeNote === undefined ? [] : [includeNote]) });
+      await steps(sudo, (next) => (step = next), outcomes);
     } catch (error) {
       await sudo.discard();
       throw error;
@@ -138,40 +120,57 @@ async function applyAccount(detail: AccountDetail, context: ActionContext): Prom
   return outcomes;
 }
 
+async function applyAccount(detail: AccountDetail, context: ActionContext): Promise<StepOutcome[]> {
+  const { system, paths, logger } = context;
+  const { account } = detail;
+  const transform = (current: string | undefined): string => setSudoersUser(current, account.username, { nopasswd: detail.nopasswd });
+  return withStagedSudoers(context, transform, async (sudo, begin, outcomes) => {
+    begin('account');
+    const entry = await ensureAccount(detail, context, outcomes);
+    logger.info({ user: entry.name, step: 'account' }, 'account ready');
+    if (account.password !== undefined) {
+      begin('password');
+      const change = await setPassword(system, paths, entry.name, account.password);
+      // The ssh action makes sshd accept a password for this user (and only this user).
+      context.ssh.passwordUsers.add(entry.name);
+      outcomes.push({ name: 'password', result: change.changed ? 'changed' : 'unchanged', message: change.message });
+      logger.info({ user: entry.name, step: 'password', changed: change.changed }, 'password step done');
+    }
+    if (account.expiration !== undefined) {
+      begin('expiration');
+      outcomes.push(await applyExpiration(detail, account.expiration, entry, context));
+    }
+    if (detail.keys !== undefined) {
+      begin('ssh_key');
+      outcomes.push(await applyKeys(detail, detail.keys, entry, context));
+    }
+    begin('sudo');
+    await sudo.commit();
+    const includeNote = await sudoersIncludeNote(context);
+    const message = sudo.changed
+      ? `"${entry.name}" has sudo rights${detail.nopasswd ? ' without a password' : ''} in ${paths.sudoersFile}.`
+      : `"${entry.name}" already has this sudo line in ${paths.sudoersFile}.`;
+    outcomes.push({ name: 'sudo', result: sudo.changed ? 'changed' : 'unchanged', message: joinNotes(message, includeNote === undefined ? [] : [includeNote]) });
+  });
+}
+
 async function applyRemoval(detail: RemovalDetail, context: ActionContext): Promise<StepOutcome[]> {
   const { system, paths, logger } = context;
   const { entry, removeHome } = detail;
   const name = entry.name;
-  const outcomes: StepOutcome[] = [];
-  let step: UserStep = 'sudo';
-  try {
-    const sudo = await stageSudoers(system, paths.sudoersFile, (current) => removeSudoersUser(current, name));
-    try {
-      step = 'remove_user';
-      const notes = await deleteAccount(system, paths, entry, removeHome.remove);
-      if (!removeHome.remove) notes.push(`home kept because ${removeHome.reason ?? 'it is not safe to delete'}`);
-      context.ssh.removedUsers.add(name);
-      outcomes.push({
-        name: 'remove_user',
-        result: 'changed',
-        message: joinNotes(`Removed account "${name}"${removeHome.remove ? `, its home ${entry.home} and mail spool` : ''}.`, notes),
-      });
-      logger.info({ user: name, step: 'remove_user' }, 'account removed');
-      step = 'sudo';
-      await sudo.commit();
-      outcomes.push({
-        name: 'sudo',
-        result: sudo.changed ? 'changed' : 'unchanged',
-        message: sudo.changed ? `Removed the sudo line of "${name}" from ${paths.sudoersFile}.` : `${paths.sudoersFile} had no line for "${name}".`,
-      });
-    } catch (error) {
-      await sudo.discard();
-      throw error;
-    }
-  } catch (error) {
-    outcomes.push(failure(step, error, context));
-  }
-  return outcomes;
+  return withStagedSudoers(context, (current) => removeSudoersUser(current, name), async (sudo, begin, outcomes) => {
+    begin('remove_user');
+    const notes = await deleteAccount(system, paths, entry, removeHome.remove);
+    if (!removeHome.remove) notes.push(`home kept because ${removeHome.reason ?? 'it is not safe to delete'}`);
+    context.ssh.removedUsers.add(name);
+    const removed = `Removed account "${name}"${removeHome.remove ? `, its home ${entry.home} and mail spool` : ''}.`;
+    outcomes.push({ name: 'remove_user', result: 'changed', message: joinNotes(removed, notes) });
+    logger.info({ user: name, step: 'remove_user' }, 'account removed');
+    begin('sudo');
+    await sudo.commit();
+    const message = sudo.changed ? `Removed the sudo line of "${name}" from ${paths.sudoersFile}.` : `${paths.sudoersFile} had no line for "${name}".`;
+    outcomes.push({ name: 'sudo', result: sudo.changed ? 'changed' : 'unchanged', message });
+  });
 }
 
 /**
