@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mergeAuthorizedKeys } from '../src/config/authorized-keys.js';
 import { findPasswdEntry } from '../src/config/passwd.js';
-import { parseSshPublicKeys, sshBlobFromKeyObject } from '../src/config/ssh-public-key.js';
+import { parseSshPublicKeys, sshBlobFromKeyObject } from '../src/config/ssh-public-key/index.js';
 import { median, ms, type Table } from './table.js';
 
 /**

@@ -4,15 +4,6 @@ import type { ActionContext, ActionPlan, StepOutcome } from './plan.js';
 export type { ActionContext, ActionPlan, SshChangeRequests, StepOutcome, StepResult } from './plan.js';
 export { createSshChangeRequests } from './plan.js';
 
-/** Legacy shape (being replaced by PlannedAction): plan as lines, apply from the request. */
-export interface LegacyAction {
-  readonly name: 'disk' | 'user' | 'ssh';
-  readonly planned?: false;
-  wants(request: VmaccessRequest): boolean;
-  plan(request: VmaccessRequest, context: ActionContext): Promise<string[]>;
-  apply(request: VmaccessRequest, context: ActionContext): Promise<StepOutcome[]>;
-}
-
 /**
  * An action: `plan` computes what must change (and changes nothing); `apply` executes
  * exactly that plan. Expected failures are returned as `failed` outcomes with a code
@@ -20,11 +11,10 @@ export interface LegacyAction {
  */
 export interface PlannedAction<Detail = unknown> {
   readonly name: 'disk' | 'user' | 'ssh';
-  readonly planned: true;
   /** Whether this request asks anything of the action. */
   wants(request: VmaccessRequest): boolean;
   plan(request: VmaccessRequest, context: ActionContext): Promise<ActionPlan<Detail>>;
   apply(plan: ActionPlan<Detail>, context: ActionContext): Promise<StepOutcome[]>;
 }
 
-export type Action = LegacyAction | PlannedAction;
+export type Action = PlannedAction;

@@ -13,8 +13,8 @@ export interface ActionOptions {
  */
 export async function loadActions(options: ActionOptions = {}): Promise<Action[]> {
   const [{ createDiskAction }, { createUserAction }, { createSshAction }] = await Promise.all([
-    import('./disk.js'),
-    import('./user.js'),
+    import('./disk/disk.js'),
+    import('./accounts/user.js'),
     import('./ssh/ssh.js'),
   ]);
   return [createDiskAction(), createUserAction(), createSshAction(options.resourcesDir === undefined ? {} : { resourcesDir: options.resourcesDir })];

@@ -1,5 +1,6 @@
 import { VmaccessError } from '../errors.js';
 import type { System } from '../system/system.js';
+import { firstLine } from '../text.js';
 
 /** Where distributions install the SSH server binary, in the order tried. */
 export const SSHD_CANDIDATES = ['/usr/sbin/sshd', '/usr/bin/sshd', '/usr/local/sbin/sshd', '/sbin/sshd'] as const;
@@ -78,12 +79,7 @@ export async function readEffectiveSshdConfig(
   if (options.extraArgs !== undefined) args.push(...options.extraArgs);
   const result = await system.run(sshd, args, { timeoutMs: 20_000 });
   if (result.exitCode !== 0) {
-    throw new VmaccessError('SSHD_CONFIG_INVALID', `sshd -T rejected the configuration: ${firstLine(result.stderr)}`);
+    throw new VmaccessError('SSHD_CONFIG_INVALID', `sshd -T rejected the configuration: ${firstLine(result.stderr, 300, 'no reason given')}`);
   }
   return parseSshdDump(result.stdout);
-}
-
-function firstLine(text: string): string {
-  const line = text.split('\n').find((candidate) => candidate.trim() !== '') ?? 'no reason given';
-  return line.trim().slice(0, 300);
 }

@@ -1,5 +1,5 @@
-import { authorizedKeyLineIdentity, formatAuthorizedKey, keyIdentity } from './ssh-public-key.js';
-import type { SshPublicKey } from './ssh-public-key.js';
+import { authorizedKeyLineIdentity, formatAuthorizedKey, keyIdentity } from './ssh-public-key/index.js';
+import type { SshPublicKey } from './ssh-public-key/index.js';
 
 /**
  * authorized_keys as text. Keys are identified by their blob (plus whether the line is a

@@ -37,7 +37,7 @@ export async function dispatch(actions: readonly Action[], request: VmaccessRequ
     context.logger.info({ action: action.name }, 'action started');
     let produced: StepOutcome[];
     try {
-      produced = action.planned === true ? await action.apply(await action.plan(request, context), context) : await action.apply(request, context);
+      produced = await action.apply(await action.plan(request, context), context);
     } catch (error) {
       context.logger.error({ action: action.name, err: error }, 'action failed');
       produced = [outcomeFromError(action.name, error)];

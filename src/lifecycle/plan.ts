@@ -39,7 +39,6 @@ export async function readPlanRequest(runtime: Runtime, file: string): Promise<{
 /** One action's part of `vmaccess plan --json`. */
 export type PlanEntry =
   | Omit<ActionPlan, 'detail'>
-  | { action: Action['name']; lines: string[] }
   | { action: Action['name']; error: { code: ErrorCode; message: string } };
 
 export interface PlanOptions {
@@ -50,8 +49,7 @@ export interface PlanOptions {
 /** The plan of one action, as data: never its `detail`, which may hold the request's secrets. */
 async function planEntry(action: Action, request: VmaccessRequest, context: ActionContext): Promise<PlanEntry> {
   try {
-    if (action.planned === true) return publicPlan(await action.plan(request, context));
-    return { action: action.name, lines: await action.plan(request, context) };
+    return publicPlan(await action.plan(request, context));
   } catch (error) {
     if (!isVmaccessError(error)) return { action: action.name, error: { code: 'INTERNAL', message: 'unexpected error' } };
     return { action: action.name, error: { code: error.code, message: error.statusMessage } };
@@ -64,7 +62,7 @@ function entryLines(entry: PlanEntry): string[] {
     const reason = entry.error.code === 'INTERNAL' ? 'unexpected error' : `[${entry.error.code}] ${entry.error.message}`;
     return [`cannot plan on this machine: ${reason}`];
   }
-  const lines = 'lines' in entry ? entry.lines : renderPlan({ ...entry, detail: undefined });
+  const lines = renderPlan({ ...entry, detail: undefined });
   const prefix = `${entry.action}: `;
   return lines.map((line) => (line.startsWith(prefix) ? line.slice(prefix.length) : line));
 }

@@ -1,5 +1,6 @@
 import { createTestActionContext } from './action-context.js';
-import type { ActionContext } from '../../src/actions/action.js';
+import type { ActionContext, PlannedAction, StepOutcome } from '../../src/actions/action.js';
+import { renderPlan } from '../../src/actions/plan.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
 import type { CommandCall } from './fake-system.js';
@@ -134,4 +135,14 @@ export function changingCalls(system: FakeSystem): CommandCall[] {
   return system.calls.filter((call) =>
     ['umount', 'mount', 'e2fsck', 'xfs_repair', 'fsck', 'btrfs'].includes(call.file) && !(call.args.includes('-n') || call.args.includes('--readonly')),
   );
+}
+
+/** What enable does: plan, then apply exactly that plan. */
+export async function planAndApply(action: PlannedAction, request: VmaccessRequest, context: ActionContext): Promise<StepOutcome[]> {
+  return action.apply(await action.plan(request, context), context);
+}
+
+/** The plan as `vmaccess plan` prints it. */
+export async function planLines(action: PlannedAction, request: VmaccessRequest, context: ActionContext): Promise<string[]> {
+  return renderPlan(await action.plan(request, context));
 }

@@ -1,4 +1,4 @@
-import type { LegacyAction, StepOutcome } from '../../src/actions/action.js';
+import type { Action, ActionPlan, StepOutcome } from '../../src/actions/action.js';
 import { createEventSink } from '../../src/handler/events.js';
 import type { HandlerEnvironment } from '../../src/handler/handler-environment.js';
 import { createSilentLogger } from '../../src/handler/log.js';
@@ -62,7 +62,7 @@ export function writeSettings(
 }
 
 /** An action that records what it was asked and returns scripted outcomes. */
-export class RecordingAction implements LegacyAction {
+export class RecordingAction implements Action {
   readonly requests: VmaccessRequest[] = [];
   outcomes: StepOutcome[] = [{ name: 'user', result: 'changed', message: 'did the thing' }];
   failWith: Error | undefined;
@@ -73,18 +73,18 @@ export class RecordingAction implements LegacyAction {
     return this.name === 'user' ? request.account !== undefined || request.removeUser !== undefined : this.name === 'disk' ? request.disk !== undefined : request.resetSsh;
   }
 
-  plan(): Promise<string[]> {
-    return Promise.resolve([`${this.name}: would act`]);
+  plan(request: VmaccessRequest): Promise<ActionPlan<VmaccessRequest>> {
+    return Promise.resolve({ action: this.name, steps: [{ name: this.name, changes: true, summary: 'would act' }], files: [], commands: [], firewall: [], notes: [], detail: request });
   }
 
-  apply(request: VmaccessRequest): Promise<StepOutcome[]> {
-    this.requests.push(request);
+  apply(plan: ActionPlan<VmaccessRequest>): Promise<StepOutcome[]> {
+    this.requests.push(plan.detail);
     if (this.failWith !== undefined) return Promise.reject(this.failWith);
     return Promise.resolve(this.outcomes);
   }
 }
 
-export function createRuntime(system: FakeSystem, actions: LegacyAction[], printed: string[] = []): Runtime {
+export function createRuntime(system: FakeSystem, actions: Action[], printed: string[] = []): Runtime {
   return {
     system,
     logger: createSilentLogger(),

@@ -155,7 +155,7 @@ describe.skipIf(unavailable !== undefined)(title, () => {
 
   test('check_disk plan lists the filesystems and checks nothing', async () => {
     const result = await runActionInSandbox(sandbox, emptyRequest({ disk: { mode: 'check' } }), { mode: 'plan' });
-    expect(result.plan.some((line) => /^disk: would check \/dev\/loop\d+ \(xfs, not mounted \(fstab: \/chk-xfs-bad\)\) read-only: xfs_repair -n /.test(line))).toBe(true);
+    expect(result.plan.some((line) => /^disk:\/dev\/loop\d+: unchanged: would check \/dev\/loop\d+ \(xfs, not mounted \(fstab: \/chk-xfs-bad\)\) read-only: xfs_repair -n /.test(line))).toBe(true);
   });
 
   test.each([

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const plan: string[] = [];
     for (const action of actions) {
       if (!action.wants(input.request)) continue;
-      plan.push(...(action.planned === true ? renderPlan(await action.plan(input.request, context)) : await action.plan(input.request, context)));
+      plan.push(...(renderPlan(await action.plan(input.request, context))));
     }
     process.stdout.write(`${JSON.stringify({ outcomes: [], failures: [], plan })}\n`);
     return;

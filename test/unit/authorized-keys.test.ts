@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { mergeAuthorizedKeys } from '../../src/config/authorized-keys.js';
-import { authorizedKeyLineIdentity, keyIdentity, parseSshPublicKeys } from '../../src/config/ssh-public-key.js';
-import type { SshPublicKey } from '../../src/config/ssh-public-key.js';
+import { authorizedKeyLineIdentity, keyIdentity, parseSshPublicKeys } from '../../src/config/ssh-public-key/index.js';
+import type { SshPublicKey } from '../../src/config/ssh-public-key/index.js';
 import { generateTestKeys } from '../fakes/user-test-keys.js';
 import type { TestKeys } from '../fakes/user-test-keys.js';
 

@@ -94,7 +94,6 @@ describe('vmaccess plan --json', () => {
     };
     const planned: Action = {
       name: 'user',
-      planned: true,
       wants: () => true,
       plan: () => Promise.resolve(actionPlan),
       apply: () => Promise.reject(new Error('plan must not apply')),

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { createDiskAction } from '../../src/actions/disk.js';
-import { BASE_MOUNTS, changingCalls, checkRequest, createDiskWorld, diskContext, ROOT_DISK } from '../fakes/disk-world.js';
+import { createDiskAction } from '../../src/actions/disk/disk.js';
+import { BASE_MOUNTS, changingCalls, checkRequest, createDiskWorld, diskContext, planAndApply, planLines, ROOT_DISK } from '../fakes/disk-world.js';
 import type { Row } from '../fakes/disk-world.js';
 
 const CLEAN_SB = 'Filesystem state:         clean\nErrors behavior:          Continue\n';
@@ -32,7 +32,7 @@ function world(options: { dmesg?: string; devices?: Row[]; mounts?: string } = {
 describe('check_disk', () => {
   test('one substatus per local filesystem, a summary, and nothing changed', async () => {
     const system = world();
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     expect(outcomes.map((outcome) => [outcome.name, outcome.result])).toEqual([
       ['disk:/dev/sda1', 'unchanged'],
       ['disk:/dev/sda16', 'unchanged'],
@@ -67,7 +67,7 @@ describe('check_disk', () => {
   test('many snaps: the skipped list is grouped and shortened', async () => {
     const snaps = Array.from({ length: 12 }, (_, index) => `/dev/loop${index + 10} /snap/app${index}/1 squashfs ro,nodev,relatime 0 0`);
     const system = world({ mounts: `${BASE_MOUNTS}\n/dev/sdc1 /datadisk ext4 rw 0 0\n${snaps.join('\n')}` });
-    const summary = (await createDiskAction().apply(checkRequest(), diskContext(system))).at(-1)?.message ?? '';
+    const summary = (await planAndApply(createDiskAction(), checkRequest(), diskContext(system))).at(-1)?.message ?? '';
     expect(summary).toContain('read-only media: /dev/loop3 on /snap/core20/2015, /dev/loop10 on /snap/app0/1, /dev/loop11 on /snap/app1/1 and 10 more');
   });
 
@@ -76,7 +76,7 @@ describe('check_disk', () => {
     system.onCommand((call) => call.file === 'dumpe2fs' && call.args.includes('/dev/sdc1'), () => ({ stdout: ERRORS_SB }));
     system.addFile('/sys/fs/ext4/sdc1/errors_count', '2\n');
     system.addFile('/sys/block/sdc/device/ioerr_cnt', '0x3\n');
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     const sdc = outcomes.find((outcome) => outcome.name === 'disk:/dev/sdc1');
     expect(sdc?.result).toBe('unchanged');
     expect(sdc?.message).toContain('/dev/sdc1 (ext4, mounted at /datadisk): errors found: superblock state clean with errors, 2 errors recorded, last error Sun Nov 29 14:26:15 2026: ext4_lookup, inode 2, EFSCORRUPTED');
@@ -94,7 +94,7 @@ describe('check_disk', () => {
       expect(call.args).toEqual(['-f', '-n', '/dev/sdc1']);
       return { exitCode: 4, stdout: "Entry 'dir' in / (2) has deleted/unused inode 12.  Clear? no\n" };
     });
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     expect(outcomes.find((outcome) => outcome.name === 'disk:/dev/sdc1')?.message).toBe(
       "/dev/sdc1 (ext4, not mounted (fstab: /datadisk)): errors found: e2fsck -f -n: errors found (exit 4); Entry 'dir' in / (2) has deleted/unused inode 12.",
     );
@@ -104,7 +104,7 @@ describe('check_disk', () => {
   test('an ext4 whose journal needs recovery: -n cannot replay it, and the message says findings may be spurious', async () => {
     const system = world({ mounts: BASE_MOUNTS });
     system.onCommand('e2fsck', () => ({ exitCode: 4, stdout: 'Warning: skipping journal recovery because doing a read-only filesystem check.\nFree blocks count wrong (56001, counted=56002).\nFix? no\n' }));
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     expect(outcomes.find((outcome) => outcome.name === 'disk:/dev/sdc1')?.message).toContain(
       'errors found: e2fsck -f -n: errors found (exit 4); Free blocks count wrong (56001, counted=56002).; the journal needs recovery and was not replayed',
     );
@@ -113,7 +113,7 @@ describe('check_disk', () => {
   test('a checker that cannot run says why; the rest is still checked', async () => {
     const system = world({ mounts: BASE_MOUNTS });
     system.onCommand('e2fsck', () => ({ exitCode: 8, stderr: 'e2fsck: No such file or directory while trying to open /dev/sdc1' }));
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     const sdc = outcomes.find((outcome) => outcome.name === 'disk:/dev/sdc1');
     expect(sdc).toMatchObject({ result: 'skipped' });
     expect(sdc?.message).toContain('could not check: e2fsck -f -n: checker did not complete: operational error (exit 8)');
@@ -123,7 +123,7 @@ describe('check_disk', () => {
   test('an unmounted xfs with corruption: errors found', async () => {
     const system = world();
     system.onCommand('xfs_repair', () => ({ exitCode: 1, stdout: 'disconnected inode 151, would move to lost+found\n' }));
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     expect(outcomes.find((outcome) => outcome.name === 'disk:/dev/sdd1')?.message).toContain(
       'errors found: xfs_repair -n: corruption found (exit 1); disconnected inode 151, would move to lost+found',
     );
@@ -135,7 +135,7 @@ describe('check_disk', () => {
       expect(call.args).toEqual(['-c', 'health', '/srv/logs']);
       return { exitCode: 0, stdout: 'filesystem summary counters: unhealthy\n' };
     });
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     expect(outcomes.find((outcome) => outcome.name === 'disk:/dev/sdd1')?.message).toContain(
       'errors found: kernel health report: filesystem summary counters: unhealthy',
     );
@@ -145,20 +145,20 @@ describe('check_disk', () => {
   test('no dmesg: the check still runs and says the kernel log was not read', async () => {
     const system = world();
     system.onCommand('dmesg', () => ({ exitCode: 1, stderr: 'dmesg: read kernel buffer failed: Operation not permitted' }));
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     expect(outcomes.find((outcome) => outcome.name === 'disk:/dev/sdc1')?.message).toContain('kernel log not checked (dmesg is not readable)');
   });
 
   test('no filesystem could be checked at all: DISK_CHECK_FAILED', async () => {
     const system = createDiskWorld({ mounts: 'proc /proc proc rw 0 0\n/dev/sde1 /data f2fs rw 0 0', devices: [{ path: '/dev/sde1', fstype: 'f2fs' }] });
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     expect(outcomes.at(-1)).toMatchObject({ name: 'disk', result: 'failed', code: 'DISK_CHECK_FAILED' });
   });
 
   test('no mount table: DISK_CHECK_FAILED and nothing run', async () => {
     const system = createDiskWorld({ mounts: '', devices: [] });
     await system.remove('/proc/self/mounts');
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     expect(outcomes).toEqual([{ name: 'disk', result: 'failed', code: 'DISK_CHECK_FAILED', message: 'The mount table /proc/self/mounts does not exist. Is /proc mounted?' }]);
     expect(system.calls).toEqual([]);
   });
@@ -166,19 +166,19 @@ describe('check_disk', () => {
   test('without lsblk, blkid alone is enough', async () => {
     const system = world();
     system.onCommand('lsblk', () => ({ exitCode: 127, started: false }));
-    const outcomes = await createDiskAction().apply(checkRequest(), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), checkRequest(), diskContext(system));
     expect(outcomes.find((outcome) => outcome.name === 'disk:/dev/sdc1')?.result).toBe('unchanged');
     expect(outcomes.at(-1)?.message).toContain('note: lsblk is not installed');
   });
 
   test('plan lists what would be checked and how, and runs no checker', async () => {
     const system = world();
-    const lines = await createDiskAction().plan(checkRequest(), diskContext(system));
+    const lines = await planLines(createDiskAction(), checkRequest(), diskContext(system));
     expect(lines).toContain(
-      'disk: would check /dev/sdc1 (ext4, mounted at /datadisk): superblock state and error counters (dumpe2fs -h), kernel log; no fsck because it is mounted',
+      'disk:/dev/sdc1: unchanged: would check /dev/sdc1 (ext4, mounted at /datadisk): superblock state and error counters (dumpe2fs -h), kernel log; no fsck because it is mounted',
     );
-    expect(lines).toContain('disk: would check /dev/sdd1 (xfs, not mounted (fstab: /srv/logs)) read-only: xfs_repair -n /dev/sdd1');
-    expect(lines).toContain('disk: would skip /dev/sdb2 (swap)');
+    expect(lines).toContain('disk:/dev/sdd1: unchanged: would check /dev/sdd1 (xfs, not mounted (fstab: /srv/logs)) read-only: xfs_repair -n /dev/sdd1');
+    expect(lines).toContain('note: would skip /dev/sdb2 (swap)');
     expect(system.calls.map((call) => call.file)).toEqual(['lsblk', 'blkid']);
   });
 });

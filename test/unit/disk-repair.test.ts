@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { createDiskAction } from '../../src/actions/disk.js';
-import { BASE_MOUNTS, changingCalls, createDiskWorld, diskContext, repairRequest, ROOT_DISK } from '../fakes/disk-world.js';
+import { createDiskAction } from '../../src/actions/disk/disk.js';
+import { BASE_MOUNTS, changingCalls, createDiskWorld, diskContext, planAndApply, planLines, repairRequest, ROOT_DISK } from '../fakes/disk-world.js';
 import type { Row } from '../fakes/disk-world.js';
 
 const MOUNTED = `${BASE_MOUNTS}\n/dev/sdc1 /datadisk ext4 rw,noatime,seclabel,errors=remount-ro 0 0`;
@@ -24,7 +24,7 @@ describe('repair_disk on ext4', () => {
       expect(mountLine(system, '/datadisk')).toBeUndefined();
       return call.args.includes('-y') ? { exitCode: 1, stdout: E2FSCK_FIXED } : { exitCode: 0 };
     });
-    const outcomes = await createDiskAction().apply(repairRequest('datadisk'), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), repairRequest('datadisk'), diskContext(system));
     expect(outcomes).toHaveLength(1);
     const [outcome] = outcomes;
     expect(outcome).toMatchObject({ name: 'disk:/dev/sdc1', result: 'changed' });
@@ -46,7 +46,7 @@ describe('repair_disk on ext4', () => {
   test('a clean filesystem: nothing changed, still unmounted and mounted again', async () => {
     const system = mountedWorld();
     system.onCommand('e2fsck', () => ({ exitCode: 0 }));
-    const [outcome] = await createDiskAction().apply(repairRequest('/dev/sdc1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('/dev/sdc1'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'unchanged' });
     expect(outcome?.message).toContain('No errors were found; nothing was changed.');
     expect(system.commandsRun('e2fsck')).toHaveLength(1);
@@ -56,7 +56,7 @@ describe('repair_disk on ext4', () => {
   test('errors e2fsck cannot fix: a second pass, then DISK_REPAIR_FAILED, and it is mounted again as it was', async () => {
     const system = mountedWorld();
     system.onCommand('e2fsck', (call) => ({ exitCode: 4, stdout: call.args.includes('-y') ? 'Fix? no\n' : '' }));
-    const [outcome] = await createDiskAction().apply(repairRequest('sdc1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_REPAIR_FAILED' });
     expect(outcome?.message).toContain('e2fsck -f -y (pass 2): errors left uncorrected (exit 4)');
     expect(outcome?.message).toContain('Problems remain');
@@ -67,7 +67,7 @@ describe('repair_disk on ext4', () => {
   test('a repair cut off by the time budget leaves the filesystem unmounted and says so', async () => {
     const system = mountedWorld();
     system.onCommand('e2fsck', () => ({ exitCode: 124, timedOut: true }));
-    const [outcome] = await createDiskAction({ budgetMs: 100_000 }).apply(repairRequest('sdc1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction({ budgetMs: 100_000 }), repairRequest('sdc1'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_REPAIR_FAILED' });
     expect(outcome?.message).toContain('time budget (100 s');
     expect(outcome?.message).toContain('It was left unmounted (it was mounted at /datadisk).');
@@ -81,7 +81,7 @@ describe('repair_disk on ext4', () => {
   test('e2fsck that cannot run (exit 8) changes nothing, and the mount is put back', async () => {
     const system = mountedWorld();
     system.onCommand('e2fsck', () => ({ exitCode: 8, stderr: 'e2fsck: Device or resource busy while trying to open /dev/sdc1' }));
-    const [outcome] = await createDiskAction().apply(repairRequest('sdc1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_REPAIR_FAILED' });
     expect(outcome?.message).toContain('operational error');
     expect(mountLine(system, '/datadisk')).toBeDefined();
@@ -90,7 +90,7 @@ describe('repair_disk on ext4', () => {
   test('a filesystem that was not mounted is repaired and left unmounted', async () => {
     const system = createDiskWorld({ mounts: BASE_MOUNTS, fstab: FSTAB, devices: ROOT_DISK });
     system.onCommand('e2fsck', (call) => ({ exitCode: call.args.includes('-y') ? 1 : 0 }));
-    const [outcome] = await createDiskAction().apply(repairRequest('datadisk'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('datadisk'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'changed' });
     expect(outcome?.message).toContain('via mount point /datadisk');
     expect(outcome?.message).toContain('It was not mounted before and was left unmounted.');
@@ -105,7 +105,7 @@ describe('repair_disk on ext4', () => {
       (call) => call.file === 'mount' && call.args.includes('rw,noatime,errors=remount-ro'),
       () => ({ exitCode: 32, stderr: 'mount: /datadisk: wrong fs type, bad option' }),
     );
-    const [outcome] = await createDiskAction().apply(repairRequest('sdc1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
     expect(outcome?.message).toContain('Mounted again at /datadisk (defaults,nofail from fstab).');
     expect(mountLine(system, '/datadisk')).toContain('defaults,nofail');
   });
@@ -117,7 +117,7 @@ describe('repair_disk on ext4', () => {
       (call) => call.file === 'mount' && call.args.includes('ro,relatime,weird=1'),
       () => ({ exitCode: 32, stderr: 'mount: /datadisk: wrong fs type, bad option' }),
     );
-    const [outcome] = await createDiskAction().apply(repairRequest('sdc1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
     expect(outcome?.message).toContain('Mounted again at /datadisk (ro with default options).');
     expect(system.commandsRun('mount').map((call) => call.args)).toEqual([
       ['-t', 'ext4', '-o', 'ro,relatime,weird=1', '/dev/sdc1', '/datadisk'],
@@ -129,7 +129,7 @@ describe('repair_disk on ext4', () => {
     const system = mountedWorld();
     system.onCommand('e2fsck', () => ({ exitCode: 0 }));
     system.onCommand('mount', () => ({ exitCode: 32, stderr: 'mount: /datadisk: mount point does not exist.' }));
-    const [outcome] = await createDiskAction().apply(repairRequest('sdc1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_REPAIR_FAILED' });
     expect(outcome?.message).toContain('could not mount /dev/sdc1 at /datadisk again: mount: /datadisk: mount point does not exist.');
   });
@@ -157,7 +157,7 @@ describe('busy filesystems', () => {
       expect(call.args).toContain('/datadisk/*');
       return { exitCode: 1, stdout: '/proc/812/cwd\n/proc/812/fd/3\n/proc/900/fd/7\n', stderr: "find: '/proc/901/fd': No such file or directory\n" };
     });
-    const [outcome] = await createDiskAction().apply(repairRequest('datadisk'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('datadisk'), diskContext(system));
     expect(outcome).toMatchObject({ name: 'disk:/dev/sdc1', result: 'failed', code: 'DISK_BUSY' });
     expect(outcome?.message).toContain(
       '/datadisk cannot be unmounted: it is busy, in use by bash (pid 812, azureuser, cwd/open file), tail (pid 900, root, open file), python3 (pid 950, root). Nothing was repaired.',
@@ -170,7 +170,7 @@ describe('busy filesystems', () => {
     const system = busyWorld();
     system.onCommand('fuser', () => ({ exitCode: 127, started: false }));
     system.onCommand('find', () => ({ exitCode: 0, stdout: '/proc/812/cwd\n' }));
-    const [outcome] = await createDiskAction().apply(repairRequest('datadisk'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('datadisk'), diskContext(system));
     expect(outcome?.code).toBe('DISK_BUSY');
     expect(outcome?.message).toContain('in use by bash (pid 812, azureuser, cwd). Nothing was repaired.');
   });
@@ -180,7 +180,7 @@ describe('busy filesystems', () => {
     system.onCommand('umount', () => ({ exitCode: 32, stderr: 'umount: /datadisk: target is busy.' }));
     system.onCommand('fuser', () => ({ exitCode: 127, started: false }));
     system.onCommand('find', () => ({ exitCode: 127, started: false }));
-    const [outcome] = await createDiskAction().apply(repairRequest('datadisk'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('datadisk'), diskContext(system));
     expect(outcome?.code).toBe('DISK_BUSY');
     expect(outcome?.message).toContain('the processes cannot be named');
   });
@@ -202,7 +202,7 @@ describe('busy filesystems', () => {
     );
     world.onCommand('fuser', () => ({ exitCode: 1, stderr: '' }));
     world.onCommand('find', () => ({ exitCode: 0, stdout: '' }));
-    const [outcome] = await createDiskAction().apply(repairRequest('/dev/sdc1'), diskContext(world));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('/dev/sdc1'), diskContext(world));
     expect(outcome?.code).toBe('DISK_BUSY');
     expect(outcome?.message).toContain('The mounts already undone (/srv/web) were mounted again.');
     // /srv/web shows the subtree /www: it is bound again from the main mount, not mounted whole.
@@ -213,7 +213,7 @@ describe('busy filesystems', () => {
   test('only bind mounts of parts of it (no whole mount to bind from): refused before anything is unmounted', async () => {
     const system = createDiskWorld({ mounts: `${BASE_MOUNTS}\n/dev/sdc1 /srv/web ext4 rw 0 0`, fstab: FSTAB, devices: ROOT_DISK });
     system.addFile('/proc/self/mountinfo', '91 29 8:33 /www /srv/web rw - ext4 /dev/sdc1 rw\n');
-    const [outcome] = await createDiskAction().apply(repairRequest('/srv/web'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('/srv/web'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_REPAIR_FAILED' });
     expect(outcome?.message).toContain('Only parts of it are mounted (bind mounts of /www)');
     expect(changingCalls(system)).toEqual([]);
@@ -221,7 +221,7 @@ describe('busy filesystems', () => {
 
   test('filesystems mounted below it: refused before anything is unmounted', async () => {
     const system = createDiskWorld({ mounts: `${MOUNTED}\n/dev/sdd1 /datadisk/logs xfs rw 0 0`, fstab: FSTAB, devices: ROOT_DISK });
-    const [outcome] = await createDiskAction().apply(repairRequest('datadisk'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('datadisk'), diskContext(system));
     expect(outcome).toMatchObject({ code: 'DISK_BUSY' });
     expect(outcome?.message).toContain('Filesystems are mounted below it (/datadisk/logs)');
     expect(changingCalls(system)).toEqual([]);
@@ -239,7 +239,7 @@ describe('repair_disk on xfs', () => {
       repaired = true;
       return { exitCode: 0 };
     });
-    const [outcome] = await createDiskAction().apply(repairRequest('LABEL=logs'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('LABEL=logs'), diskContext(system));
     expect(outcome).toMatchObject({ name: 'disk:/dev/sdd1', result: 'changed' });
     expect(outcome?.message).toContain('xfs_repair -n: corruption found (exit 1): would have reset inode 128 nlinks from 3 to 2');
     expect(outcome?.message).toContain('verification xfs_repair -n: clean (exit 0)');
@@ -259,7 +259,7 @@ describe('repair_disk on xfs', () => {
       return { exitCode: 0 };
     });
     system.onCommand('umount', () => ({ exitCode: 0 }));
-    const [outcome] = await createDiskAction().apply(repairRequest('sdd1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdd1'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'changed' });
     expect(outcome?.message).toContain('mounting once to replay it');
     const mountCall = system.commandsRun('mount')[0];
@@ -277,7 +277,7 @@ describe('repair_disk on xfs', () => {
       (call) => call.file === 'mount' && !call.args.includes('-o'),
       () => ({ exitCode: 32, stderr: 'mount: /srv/logs: mount(2) system call failed: Structure needs cleaning.' }),
     );
-    const [outcome] = await createDiskAction().apply(repairRequest('/srv/logs'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('/srv/logs'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_REPAIR_FAILED' });
     expect(outcome?.message).toContain('xfs_repair -L would zero the log');
     expect(outcome?.message).toContain('It was left unmounted');
@@ -289,7 +289,7 @@ describe('other filesystem types', () => {
   test('btrfs is refused before anything is unmounted', async () => {
     const devices: Row[] = [...ROOT_DISK, { path: '/dev/sde1', type: 'part', fstype: 'btrfs', uuid: 'b-1' }];
     const system = createDiskWorld({ mounts: `${BASE_MOUNTS}\n/dev/sde1 /data btrfs rw 0 0`, devices });
-    const [outcome] = await createDiskAction().apply(repairRequest('/data'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('/data'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_REPAIR_FAILED' });
     expect(outcome?.message).toContain('btrfs check --repair can make damage worse');
     expect(changingCalls(system)).toEqual([]);
@@ -299,7 +299,7 @@ describe('other filesystem types', () => {
     const devices: Row[] = [...ROOT_DISK, { path: '/dev/sde1', type: 'part', fstype: 'vfat', uuid: 'EE-01' }];
     const system = createDiskWorld({ mounts: BASE_MOUNTS, devices });
     system.onCommand('fsck', () => ({ exitCode: 1 }));
-    const [outcome] = await createDiskAction().apply(repairRequest('sde1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sde1'), diskContext(system));
     expect(system.commandsRun('fsck').map((call) => call.args)).toEqual([['-t', 'vfat', '-y', '/dev/sde1']]);
     expect(outcome).toMatchObject({ result: 'changed' });
   });
@@ -307,7 +307,7 @@ describe('other filesystem types', () => {
   test('an LVM physical volume is not a filesystem', async () => {
     const devices: Row[] = [...ROOT_DISK, { path: '/dev/sde1', type: 'part', fstype: 'LVM2_member', uuid: 'pv-1' }];
     const system = createDiskWorld({ mounts: BASE_MOUNTS, devices });
-    const [outcome] = await createDiskAction().apply(repairRequest('sde1'), diskContext(system));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sde1'), diskContext(system));
     expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_NOT_FOUND' });
     expect(outcome?.message).toContain('/dev/sde1 holds LVM2_member, not a filesystem.');
     expect(changingCalls(system)).toEqual([]);
@@ -317,19 +317,21 @@ describe('other filesystem types', () => {
 describe('plan', () => {
   test('lists the device, the unmount, the command and the remount, and runs none of them', async () => {
     const system = mountedWorld();
-    const lines = await createDiskAction().plan(repairRequest('datadisk'), diskContext(system));
+    const lines = await planLines(createDiskAction(), repairRequest('datadisk'), diskContext(system));
     expect(lines).toEqual([
-      "disk: disk_name resolves to /dev/sdc1 (ext4) via mount point /datadisk (the original extension's /<disk_name> form)",
-      'disk: would unmount /datadisk',
-      'disk: would run e2fsck -f -y /dev/sdc1 (all steps within 240 s)',
-      'disk: would mount it again at /datadisk with rw,noatime,errors=remount-ro',
+      'disk:/dev/sdc1: unmount /datadisk, run e2fsck -f -y /dev/sdc1, mount it again (all within 240 s)',
+      'run: umount /datadisk (the repair needs the filesystem unmounted)',
+      'run: e2fsck -f -y /dev/sdc1 (repair; a second pass if the first one fixed something)',
+      'run: e2fsck -f -n /dev/sdc1 (verify, after each pass that fixed something)',
+      'run: mount -t ext4 -o rw,noatime,errors=remount-ro /dev/sdc1 /datadisk (mount it again as it was; other options only if that fails)',
+      "note: disk_name resolves to /dev/sdc1 (ext4) via mount point /datadisk (the original extension's /<disk_name> form)",
     ]);
     expect(changingCalls(system)).toEqual([]);
   });
 
   test('an unknown disk_name is reported, not thrown', async () => {
     const system = mountedWorld();
-    const [line] = await createDiskAction().plan(repairRequest('sdz'), diskContext(system));
-    expect(line).toMatch(/^disk: would fail: disk_name "sdz" does not match .*\(DISK_NOT_FOUND\)$/);
+    const [line] = await planLines(createDiskAction(), repairRequest('sdz'), diskContext(system));
+    expect(line).toMatch(/^disk: unchanged: would fail: \[DISK_NOT_FOUND\] disk_name "sdz" does not match /);
   });
 });

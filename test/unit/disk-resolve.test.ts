@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { createDiskAction } from '../../src/actions/disk.js';
-import { createDiskBudget } from '../../src/actions/disk-budget.js';
-import { diskEnvironment, readDiskInventory } from '../../src/actions/disk-inventory.js';
-import { resolveDiskName } from '../../src/actions/disk-target.js';
+import { createDiskAction } from '../../src/actions/disk/disk.js';
+import { createDiskBudget } from '../../src/actions/disk/disk-budget.js';
+import { diskEnvironment, readDiskInventory } from '../../src/actions/disk/disk-inventory.js';
+import { resolveDiskName } from '../../src/actions/disk/disk-target.js';
 import { isVmaccessError } from '../../src/errors.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
-import { BASE_MOUNTS, changingCalls, createDiskWorld, diskContext, repairRequest, ROOT_DISK } from '../fakes/disk-world.js';
+import { BASE_MOUNTS, changingCalls, createDiskWorld, diskContext, planAndApply, planLines, repairRequest, ROOT_DISK } from '../fakes/disk-world.js';
 import type { Row, WorldOptions } from '../fakes/disk-world.js';
 
 const FSTAB = [
@@ -185,7 +185,7 @@ describe('repair_disk refuses what the running system needs (DISK_PROTECTED, not
     ['sdl1', 'mounted at /etc'],
   ])('%s: %s', async (name, reason) => {
     const system = createDiskWorld({ mounts, fstab, devices, swaps: 'Filename\tType\tSize\tUsed\tPriority\n/dev/sdi1  partition\t1048572\t0\t-2\n' });
-    const outcomes = await createDiskAction().apply(repairRequest(name), diskContext(system));
+    const outcomes = await planAndApply(createDiskAction(), repairRequest(name), diskContext(system));
     expect(outcomes).toHaveLength(1);
     expect(outcomes[0]).toMatchObject({ result: 'failed', code: 'DISK_PROTECTED' });
     expect(outcomes[0]?.message).toContain(reason);
@@ -195,8 +195,11 @@ describe('repair_disk refuses what the running system needs (DISK_PROTECTED, not
 
   test('the plan says it would refuse, and runs nothing that changes anything', async () => {
     const system = createDiskWorld({ mounts, fstab, devices });
-    const lines = await createDiskAction().plan(repairRequest('/'), diskContext(system));
-    expect(lines).toEqual(['disk: would refuse repair_disk: /dev/sda1 is the root filesystem, which the running system needs (DISK_PROTECTED); nothing would be touched']);
+    const lines = await planLines(createDiskAction(), repairRequest('/'), diskContext(system));
+    expect(lines).toEqual([
+      'disk:/dev/sda1: unchanged: would fail: [DISK_PROTECTED] repair_disk refused: /dev/sda1 is the root filesystem, which the running system needs. Nothing was touched.',
+      'note: disk_name resolves to /dev/sda1 (ext4) via mount point /',
+    ]);
     expect(changingCalls(system)).toEqual([]);
   });
 });

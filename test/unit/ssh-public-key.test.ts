@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { isVmaccessError } from '../../src/errors.js';
-import { formatAuthorizedKey, keyIdentity, parseSshPublicKeys, tryParseAuthorizedKeyLine } from '../../src/config/ssh-public-key.js';
+import { formatAuthorizedKey, keyIdentity, parseSshPublicKeys, tryParseAuthorizedKeyLine } from '../../src/config/ssh-public-key/index.js';
 import { corrupt, generateTestKeys, truncate } from '../fakes/user-test-keys.js';
 import type { TestKey, TestKeys } from '../fakes/user-test-keys.js';
 

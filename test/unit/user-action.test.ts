@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { createUserAction } from '../../src/actions/user.js';
+import { createUserAction } from '../../src/actions/accounts/user.js';
 import type { StepOutcome } from '../../src/actions/action.js';
+import { renderPlan } from '../../src/actions/plan.js';
 import type { AccountRequest, VmaccessRequest } from '../../src/settings/request.js';
 import { changedPaths, createFakeMachine, fakeHash, snapshotNodes } from '../fakes/user-fake-tools.js';
 import type { FakeMachine } from '../fakes/user-fake-tools.js';
@@ -33,7 +34,12 @@ function removeRequest(name: string): VmaccessRequest {
 }
 
 async function apply(request: VmaccessRequest): Promise<StepOutcome[]> {
-  return action.apply(request, machine.context);
+  return action.apply(await action.plan(request, machine.context), machine.context);
+}
+
+/** The plan as `vmaccess plan` prints it. */
+async function planLines(request: VmaccessRequest): Promise<string[]> {
+  return renderPlan(await action.plan(request, machine.context));
 }
 
 function byName(outcomes: StepOutcome[]): Record<string, StepOutcome> {
@@ -291,8 +297,8 @@ describe('where the keys go and path safety', () => {
   test('remove_prior_keys also empties the other files sshd reads (authorized_keys2)', async () => {
     machine.system.addDir('/home/azureuser/.ssh', 0o700, 1000, 1000);
     machine.system.addFile('/home/azureuser/.ssh/authorized_keys2', `${keys.rsa.text}\n`, { mode: 0o600, uid: 1000, gid: 1000 });
-    const lines = await action.plan(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text, removePriorKeys: true }), machine.context);
-    expect(lines).toContain('ssh_key: empty /home/azureuser/.ssh/authorized_keys2 too (sshd also reads it)');
+    const lines = await planLines(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text, removePriorKeys: true }));
+    expect(lines).toContain('note: ssh_key: empty /home/azureuser/.ssh/authorized_keys2 too (sshd also reads it)');
     const outcomes = byName(await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text, removePriorKeys: true })));
     expect(machine.system.text('/home/azureuser/.ssh/authorized_keys')).toBe(`${keys.ed25519.text}\n`);
     expect(machine.system.text('/home/azureuser/.ssh/authorized_keys2')).toBe('');
@@ -418,7 +424,7 @@ describe('where the keys go and path safety', () => {
   test('SELinux present: labels restored on what was created', async () => {
     machine.system.addFile('/sys/fs/selinux/enforce', '1');
     await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text }));
-    expect(machine.system.commandsRun('restorecon')[0]?.args).toEqual(['-R', '--', '/home/azureuser/.ssh']);
+    expect(machine.system.commandsRun('restorecon')[0]?.args).toEqual(['-F', '--', '/home/azureuser/.ssh', '/home/azureuser/.ssh/authorized_keys']);
   });
 
   test('no SELinux: restorecon is not run', async () => {
@@ -540,34 +546,39 @@ describe('remove_user', () => {
 describe('plan', () => {
   test('lists the concrete changes, changes nothing, never shows the password', async () => {
     const before = snapshotNodes(machine.system);
-    const lines = await action.plan(accountRequest({ username: 'alice', password: 'Sup3r-Secret', sshKey: keys.ed25519.text, expiration: '2030-12-31' }), machine.context);
+    const lines = await planLines(accountRequest({ username: 'alice', password: 'Sup3r-Secret', sshKey: keys.ed25519.text, expiration: '2030-12-31' }));
     expect(changedPaths(machine.system, before)).toEqual([]);
     const text = lines.join('\n');
     expect(text).toContain('account: create "alice"');
     expect(text).toContain('password: set the password of "alice" through chpasswd');
     expect(text).toContain(keys.ed25519.fingerprint);
-    expect(text).toContain('sudo:   + alice ALL=(ALL) ALL');
+    expect(text).toContain('+ alice ALL=(ALL) ALL');
     expect(text).not.toContain('Sup3r-Secret');
     const changing = machine.system.calls.filter((call) => !['getent', '/usr/sbin/sshd'].includes(call.file));
     expect(changing).toEqual([]);
   });
 
   test('existing user: where the key goes and how many are new', async () => {
-    const lines = await action.plan(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text, removePriorKeys: true }), machine.context);
+    const lines = await planLines(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text, removePriorKeys: true }));
     expect(lines.join('\n')).toContain('ssh_key: replace the keys in /home/azureuser/.ssh/authorized_keys (1 new, 0 already there, 0 removed)');
-    expect(lines.join('\n')).toContain('sudo: /etc/sudoers.d/waagent already as wanted');
+    expect(lines.join('\n')).toContain('sudo: unchanged: /etc/sudoers.d/waagent already as wanted');
   });
 
   test('remove_user plan shows the sudoers diff', async () => {
     machine.system.addFile('/etc/passwd', `${machine.system.text('/etc/passwd') ?? ''}bob:x:1001:1001::/home/bob:/bin/bash\n`);
     machine.system.addDir('/home/bob', 0o700, 1001, 1001);
     machine.system.addFile('/etc/sudoers.d/waagent', 'azureuser ALL=(ALL) NOPASSWD: ALL\nbob ALL=(ALL) ALL\n', { mode: 0o440 });
-    const lines = await action.plan(removeRequest('bob'), machine.context);
-    expect(lines).toContain('sudo:   - bob ALL=(ALL) ALL');
+    const lines = await planLines(removeRequest('bob'));
+    expect(lines.join('\n')).toContain('- bob ALL=(ALL) ALL');
     expect(lines[0]).toContain('userdel --remove');
   });
 
   test('refusals surface in the plan with their code', async () => {
-    await expect(action.plan(accountRequest({ username: 'root', password: 'x' }), machine.context)).rejects.toMatchObject({ code: 'USER_PROTECTED' });
+    // A refusal is part of the plan (not a throw), so apply reports exactly what plan showed.
+    const plan = await action.plan(accountRequest({ username: 'root', password: 'x' }), machine.context);
+    expect(renderPlan(plan)).toContain('account: unchanged: would fail: [USER_PROTECTED] ' + (plan.detail.account?.kind === 'refused' ? plan.detail.account.outcome.message : '?'));
+    expect(plan.files).toEqual([]);
+    expect(plan.commands).toEqual([]);
+    expect(await action.apply(plan, machine.context)).toMatchObject([{ name: 'account', result: 'failed', code: 'USER_PROTECTED' }]);
   });
 });

@@ -1,18 +1,14 @@
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { unifiedDiff } from '../../config/unified-diff.js';
 import { VmaccessError } from '../../errors.js';
 import type { System } from '../../system/system.js';
+import { sha256Hex as sha256 } from '../file-digest.js';
 import type { PlannedFile } from '../plan.js';
 
 /**
  * The files of an SSH plan with their digests, and the check apply makes before it
  * starts: every planned file must still be as the plan saw it.
  */
-
-export function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 /** A file's new content (text or bytes), null for removal, or the program that writes it. */
 export type FileEffect = { content: string | Uint8Array | null; reason: string; diff?: boolean } | { writtenBy: string; reason: string };

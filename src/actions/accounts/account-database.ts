@@ -1,10 +1,10 @@
-import { VmaccessError, errnoCode } from '../errors.js';
-import { uidRange } from '../config/login-defs.js';
-import type { UidRange } from '../config/login-defs.js';
-import { findPasswdEntry, findShadowEntry, isSafeUsername, parsePasswd, parsePasswdLine } from '../config/passwd.js';
-import type { PasswdEntry, ShadowEntry } from '../config/passwd.js';
-import type { SystemPaths } from '../system/paths.js';
-import type { System } from '../system/system.js';
+import { VmaccessError, errnoCode } from '../../errors.js';
+import { uidRange } from '../../config/login-defs.js';
+import type { UidRange } from '../../config/login-defs.js';
+import { findPasswdEntry, findShadowEntry, isSafeUsername, parsePasswd, parsePasswdLine } from '../../config/passwd.js';
+import type { PasswdEntry, ShadowEntry } from '../../config/passwd.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { System } from '../../system/system.js';
 
 /**
  * Who an account is: the local files (what useradd/usermod/userdel can change) and the

@@ -1,9 +1,9 @@
 import * as path from 'node:path';
-import { VmaccessError, isVmaccessError } from '../errors.js';
-import { OvfEnvError, parseOvfProvisioningKeys } from '../config/ovf-env.js';
-import { parseSshPublicKeys } from '../config/ssh-public-key.js';
-import type { SshPublicKey } from '../config/ssh-public-key.js';
-import type { System } from '../system/system.js';
+import { VmaccessError, isVmaccessError } from '../../errors.js';
+import { OvfEnvError, parseOvfProvisioningKeys } from '../../config/ovf-env.js';
+import { parseSshPublicKeys } from '../../config/ssh-public-key/index.js';
+import type { SshPublicKey } from '../../config/ssh-public-key/index.js';
+import type { System } from '../../system/system.js';
 import { readTextIfAllowed } from './account-database.js';
 
 /**

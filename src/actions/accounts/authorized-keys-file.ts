@@ -1,11 +1,14 @@
 import * as path from 'node:path';
-import { VmaccessError, isVmaccessError } from '../errors.js';
-import { mergeAuthorizedKeys } from '../config/authorized-keys.js';
-import type { AuthorizedKeysMerge } from '../config/authorized-keys.js';
-import type { SshPublicKey } from '../config/ssh-public-key.js';
-import type { PasswdEntry } from '../config/passwd.js';
-import type { FileInfo, System } from '../system/system.js';
-import { readEffectiveSshdConfig } from './sshd-effective.js';
+import { VmaccessError, isVmaccessError } from '../../errors.js';
+import { mergeAuthorizedKeys } from '../../config/authorized-keys.js';
+import type { AuthorizedKeysMerge } from '../../config/authorized-keys.js';
+import type { SshPublicKey } from '../../config/ssh-public-key/index.js';
+import type { PasswdEntry } from '../../config/passwd.js';
+import type { Logger } from 'pino';
+import type { FileInfo, System } from '../../system/system.js';
+import { firstLine } from '../../text.js';
+import { restoreSelinuxLabels } from '../selinux.js';
+import { readEffectiveSshdConfig } from '../sshd-effective.js';
 
 /**
  * The authorized_keys file sshd reads for a user, checked the way sshd's StrictModes
@@ -15,8 +18,6 @@ import { readEffectiveSshdConfig } from './sshd-effective.js';
 
 export const DEFAULT_AUTHORIZED_KEYS = '.ssh/authorized_keys';
 const DEFAULT_AUTHORIZED_KEYS_2 = '.ssh/authorized_keys2';
-/** Present when the kernel runs SELinux; labels of new files must then be restored. */
-export const SELINUX_ENFORCE_FILE = '/sys/fs/selinux/enforce';
 
 export interface KeysFileLocation {
   file: string;
@@ -206,7 +207,7 @@ async function writeAsUser(system: System, check: KeysFileCheck, user: PasswdEnt
   );
   if (!result.started) return false;
   if (result.exitCode !== 0) {
-    const reason = result.stderr.split('\n').find((line) => line.trim() !== '')?.trim().slice(0, 200) ?? `exit ${result.exitCode}`;
+    const reason = firstLine(result.stderr, 200, `exit ${result.exitCode}`);
     throw unsafe(check.file, `writing it as ${user.name} failed (${reason}); a path component may have changed, or one inside the home is not ${user.name}'s`);
   }
   return true;
@@ -226,6 +227,7 @@ export async function writeAuthorizedKeys(
   user: PasswdEntry,
   keys: readonly SshPublicKey[],
   replace: boolean,
+  logger?: Logger,
 ): Promise<KeysFileResult> {
   const merge = await previewAuthorizedKeys(system, check, keys, replace);
   const notes: string[] = [];
@@ -248,16 +250,7 @@ export async function writeAuthorizedKeys(
     }
     await system.writeFileAtomic(check.file, merge.text, { mode, uid: existing?.uid ?? user.uid, gid: existing?.gid ?? user.gid });
   }
-  const labelled = await restoreSelinuxLabels(system, check.missingDirs[0] ?? check.file, check.missingDirs.length > 0);
-  if (labelled !== undefined) notes.push(labelled);
+  // The file and every directory made for it, each by name: nothing else is relabelled.
+  await restoreSelinuxLabels(system, [...check.missingDirs, check.file], logger);
   return { file: check.file, merge, createdDirs: check.missingDirs, notes };
-}
-
-/** Restore SELinux contexts of what we created, when SELinux is present; a note when it could not be done. */
-export async function restoreSelinuxLabels(system: System, target: string, recursive: boolean): Promise<string | undefined> {
-  if ((await system.stat(SELINUX_ENFORCE_FILE)) === undefined) return undefined;
-  const result = await system.run('restorecon', recursive ? ['-R', '--', target] : ['--', target], { timeoutMs: 30_000 });
-  if (!result.started) return 'SELinux is enabled but restorecon is missing: the new files may carry the wrong label';
-  if (result.exitCode !== 0) return `restorecon failed (exit ${result.exitCode}): the new files may carry the wrong label`;
-  return 'SELinux labels restored';
 }

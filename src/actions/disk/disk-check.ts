@@ -1,13 +1,14 @@
 import * as path from 'node:path';
-import type { BlockDevice } from '../config/block-devices.js';
-import { describeSuperblock, parseDumpe2fsHeader, superblockHasErrors } from '../config/dumpe2fs.js';
-import { interpretFsckExit, interpretXfsRepairExit, xfsOutputMentionsDirtyLog } from '../config/fsck-exit-code.js';
-import { describeFindings, e2fsckFindings, xfsRepairFindings } from '../config/fsck-findings.js';
-import type { FstabEntry } from '../config/fstab.js';
-import { findKernelErrors } from '../config/kernel-log.js';
-import type { MountEntry } from '../config/mounts.js';
-import type { System } from '../system/system.js';
-import type { StepOutcome } from './action.js';
+import type { BlockDevice } from '../../config/block-devices.js';
+import { describeSuperblock, parseDumpe2fsHeader, superblockHasErrors } from '../../config/dumpe2fs.js';
+import { interpretFsckExit, interpretXfsRepairExit, xfsOutputMentionsDirtyLog } from '../../config/fsck-exit-code.js';
+import { describeFindings, e2fsckFindings, xfsRepairFindings } from '../../config/fsck-findings.js';
+import type { FstabEntry } from '../../config/fstab.js';
+import { findKernelErrors } from '../../config/kernel-log.js';
+import type { MountEntry } from '../../config/mounts.js';
+import type { System } from '../../system/system.js';
+import { clip } from '../../text.js';
+import type { StepOutcome } from '../action.js';
 import type { DiskBudget } from './disk-budget.js';
 import type { DiskEnvironment, DiskInventory } from './disk-inventory.js';
 import { deviceOfMount, findDevice, resolveSpec } from './disk-inventory.js';
@@ -130,7 +131,7 @@ export interface CheckReport {
   details: string[];
 }
 
-function describeTarget(target: CheckTarget): string {
+export function describeTarget(target: CheckTarget): string {
   const where =
     target.mounts.length > 0
       ? `mounted at ${[...new Set(target.mounts.map((mount) => mount.target))].join(', ')}`
@@ -327,9 +328,8 @@ export async function checkTarget(target: CheckTarget, context: CheckRunContext)
   return { verdict: report.verdict, details: [...report.details, ...kernel.errors] };
 }
 
-function clip(text: string, max = 900): string {
-  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
-}
+/** Longest substatus message; the agent shows status text to people, keep it readable. */
+const CHECK_MESSAGE_MAX = 900;
 
 /** One substatus per filesystem, plus the summary `disk`. */
 export async function runDiskCheck(context: CheckRunContext): Promise<StepOutcome[]> {
@@ -338,7 +338,7 @@ export async function runDiskCheck(context: CheckRunContext): Promise<StepOutcom
   const counts = { clean: [] as string[], errors: [] as string[], unchecked: [] as string[] };
   for (const target of targets) {
     const report = await checkTarget(target, context);
-    const message = clip(`${describeTarget(target)}: ${report.verdict}: ${report.details.join('; ').replace(/\.$/, '')}.`);
+    const message = clip(`${describeTarget(target)}: ${report.verdict}: ${report.details.join('; ').replace(/\.$/, '')}.`, CHECK_MESSAGE_MAX);
     const name = `disk:${target.device}`;
     if (report.verdict === 'clean') counts.clean.push(target.device);
     if (report.verdict === 'errors found') counts.errors.push(target.device);
@@ -354,10 +354,10 @@ export async function runDiskCheck(context: CheckRunContext): Promise<StepOutcom
   ];
   const skippedText = skipped.length > 0 ? `; skipped ${describeSkipped(skipped)}` : '';
   const notes = context.inventory.notes.length > 0 ? `; note: ${context.inventory.notes.join(', ')}` : '';
-  const summary = clip(`check_disk: ${parts.join(', ')}${skippedText}${notes}. Nothing was changed.`);
+  const summary = clip(`check_disk: ${parts.join(', ')}${skippedText}${notes}. Nothing was changed.`, CHECK_MESSAGE_MAX);
   if (targets.length > 0 && counts.unchecked.length === targets.length) {
     // Not one filesystem could be looked at: the check itself did not run.
-    outcomes.push({ name: 'disk', result: 'failed', code: 'DISK_CHECK_FAILED', message: clip(`check_disk could not check any filesystem: ${summary}`) });
+    outcomes.push({ name: 'disk', result: 'failed', code: 'DISK_CHECK_FAILED', message: clip(`check_disk could not check any filesystem: ${summary}`, CHECK_MESSAGE_MAX) });
     return outcomes;
   }
   outcomes.push({ name: 'disk', result: 'unchanged', message: summary });
@@ -374,25 +374,4 @@ function describeSkipped(skipped: readonly SkippedFilesystem[], perReason = 3): 
       return `${reason}: ${whats.slice(0, perReason).join(', ')}${more}`;
     })
     .join('; ');
-}
-
-export function planDiskCheck(inventory: DiskInventory): string[] {
-  const { targets, skipped } = listCheckTargets(inventory);
-  const lines = targets.map((target) => {
-    if (target.mounts.length > 0) {
-      const what = isExtType(target.fstype)
-        ? 'superblock state and error counters (dumpe2fs -h), kernel log'
-        : target.fstype === 'xfs'
-          ? 'kernel health report (xfs_spaceman health), kernel log'
-          : 'kernel log';
-      return `disk: would check ${describeTarget(target)}: ${what}; no fsck because it is mounted`;
-    }
-    const command = readOnlyCheckCommand(target.fstype, target.device);
-    return command === undefined
-      ? `disk: would report ${describeTarget(target)} as not checkable (no read-only checker for its type)`
-      : `disk: would check ${describeTarget(target)} read-only: ${command.file} ${command.args.join(' ')}`;
-  });
-  if (targets.length === 0) lines.push('disk: no local data filesystems found to check');
-  for (const entry of skipped) lines.push(`disk: would skip ${entry.what} (${entry.reason})`);
-  return lines;
 }

@@ -1,4 +1,4 @@
-import type { System } from '../system/system.js';
+import type { System } from '../../system/system.js';
 
 /**
  * The guest agent kills enable after 300 s; the disk action keeps to its own budget

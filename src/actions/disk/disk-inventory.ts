@@ -1,13 +1,13 @@
 import * as path from 'node:path';
-import { VmaccessError } from '../errors.js';
-import type { BlockDevice } from '../config/block-devices.js';
-import { LSBLK_COLUMNS, mergeBlockDevices, parseBlkidExport, parseLsblkJson, parseLsblkPairs } from '../config/block-devices.js';
-import type { FstabEntry } from '../config/fstab.js';
-import { parseFstab, parseTaggedSpec } from '../config/fstab.js';
-import type { MountEntry, MountinfoEntry } from '../config/mounts.js';
-import { decodeMountField, normalizeMountPoint, parseMountinfo, parseMounts } from '../config/mounts.js';
-import type { SystemPaths } from '../system/paths.js';
-import type { System } from '../system/system.js';
+import { VmaccessError } from '../../errors.js';
+import type { BlockDevice } from '../../config/block-devices.js';
+import { LSBLK_COLUMNS, mergeBlockDevices, parseBlkidExport, parseLsblkJson, parseLsblkPairs } from '../../config/block-devices.js';
+import type { FstabEntry } from '../../config/fstab.js';
+import { parseFstab, parseTaggedSpec } from '../../config/fstab.js';
+import type { MountEntry, MountinfoEntry } from '../../config/mounts.js';
+import { decodeMountField, normalizeMountPoint, parseMountinfo, parseMounts } from '../../config/mounts.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { System } from '../../system/system.js';
 import type { DiskBudget } from './disk-budget.js';
 
 /** Everything the disk action knows about filesystems, read once per run. */

@@ -1,11 +1,11 @@
 import * as path from 'node:path';
-import { VmaccessError } from '../errors.js';
-import type { BlockDevice } from '../config/block-devices.js';
-import type { FstabEntry } from '../config/fstab.js';
-import { parseTaggedSpec } from '../config/fstab.js';
-import type { MountEntry } from '../config/mounts.js';
-import { isSameOrBelow, normalizeMountPoint } from '../config/mounts.js';
-import type { System } from '../system/system.js';
+import { VmaccessError } from '../../errors.js';
+import type { BlockDevice } from '../../config/block-devices.js';
+import type { FstabEntry } from '../../config/fstab.js';
+import { parseTaggedSpec } from '../../config/fstab.js';
+import type { MountEntry } from '../../config/mounts.js';
+import { isSameOrBelow, normalizeMountPoint } from '../../config/mounts.js';
+import type { System } from '../../system/system.js';
 import type { DiskBudget } from './disk-budget.js';
 import { NOT_FILESYSTEM_TYPES } from './disk-check.js';
 import type { DiskInventory } from './disk-inventory.js';

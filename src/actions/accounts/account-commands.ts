@@ -1,9 +1,10 @@
-import { VmaccessError } from '../errors.js';
-import { parseShells, parseUseraddDefaults } from '../config/login-defs.js';
-import { daysSinceEpoch, isPasswordLocked, usableHash } from '../config/passwd.js';
-import type { PasswdEntry } from '../config/passwd.js';
-import type { SystemPaths } from '../system/paths.js';
-import type { RunResult, System } from '../system/system.js';
+import { VmaccessError } from '../../errors.js';
+import { parseShells, parseUseraddDefaults } from '../../config/login-defs.js';
+import { daysSinceEpoch, isPasswordLocked, usableHash } from '../../config/passwd.js';
+import type { PasswdEntry } from '../../config/passwd.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { RunResult, System } from '../../system/system.js';
+import { firstLine } from '../../text.js';
 import { readLocalUser, readLocalUsers, readShadow } from './account-database.js';
 
 /**
@@ -15,17 +16,16 @@ import { readLocalUser, readLocalUsers, readShadow } from './account-database.js
 
 const COMMAND_TIMEOUT_MS = 60_000;
 
-function firstLine(text: string, secret?: string): string {
-  let line = text.split('\n').find((candidate) => candidate.trim() !== '')?.trim() ?? '';
-  if (secret !== undefined && secret !== '') line = line.split(secret).join('***');
-  return line.slice(0, 240);
+/** The first output line, with the secret (if any) masked before it is cut. */
+function outputLine(text: string, secret?: string): string {
+  return firstLine(secret === undefined || secret === '' ? text : text.split(secret).join('***'), 240);
 }
 
 function commandFailed(what: string, result: RunResult, secret?: string): VmaccessError {
   if (!result.started) {
     return new VmaccessError('PREREQUISITE_MISSING', `${what}: the program is not installed.`, { hint: 'Install the passwd (shadow-utils) package.' });
   }
-  const detail = firstLine(result.stderr || result.stdout, secret);
+  const detail = outputLine(result.stderr || result.stdout, secret);
   return new VmaccessError('USER_COMMAND_FAILED', `${what} failed (exit ${result.exitCode})${detail === '' ? '' : `: ${detail}`}.`);
 }
 
@@ -151,7 +151,7 @@ export async function deleteAccount(system: System, paths: SystemPaths, entry: P
     });
   }
   // 12: the account is gone but the home or mail spool could not be removed (or was missing).
-  if (result.exitCode === 12) notes.push(`userdel could not remove everything: ${firstLine(result.stderr)}`);
+  if (result.exitCode === 12) notes.push(`userdel could not remove everything: ${firstLine(result.stderr, 240)}`);
   else if (result.exitCode !== 0 || !result.started) throw commandFailed(`userdel for "${entry.name}"`, result);
   if ((await readLocalUser(system, paths, entry.name)) !== undefined) {
     throw new VmaccessError('USER_COMMAND_FAILED', `userdel finished but "${entry.name}" is still in ${paths.passwd}.`);

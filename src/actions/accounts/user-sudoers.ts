@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
-import { VmaccessError } from '../errors.js';
-import type { System } from '../system/system.js';
+import { VmaccessError } from '../../errors.js';
+import type { System } from '../../system/system.js';
 
 /**
  * A change to the sudoers drop-in, staged: the candidate is written beside the target

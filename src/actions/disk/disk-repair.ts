@@ -1,18 +1,18 @@
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import type { FsckInterpretation } from '../config/fsck-exit-code.js';
-import { interpretFsckExit, interpretXfsRepairExit } from '../config/fsck-exit-code.js';
-import { describeFindings, e2fsckFindings, xfsRepairFindings } from '../config/fsck-findings.js';
-import type { FilesystemHolder } from '../config/fuser.js';
-import { describeHolders, globLiteral, parseFuserPids, parseProcLinkPaths } from '../config/fuser.js';
-import type { MountEntry } from '../config/mounts.js';
-import { isSameOrBelow, normalizeMountPoint, parseMounts } from '../config/mounts.js';
-import type { ErrorCode } from '../errors.js';
-import type { SystemPaths } from '../system/paths.js';
-import type { RunResult, System } from '../system/system.js';
-import type { StepOutcome } from './action.js';
+import type { FsckInterpretation } from '../../config/fsck-exit-code.js';
+import { interpretFsckExit, interpretXfsRepairExit } from '../../config/fsck-exit-code.js';
+import { describeFindings, e2fsckFindings, xfsRepairFindings } from '../../config/fsck-findings.js';
+import type { MountEntry } from '../../config/mounts.js';
+import { isSameOrBelow, normalizeMountPoint, parseMounts } from '../../config/mounts.js';
+import type { ErrorCode } from '../../errors.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { RunResult, System } from '../../system/system.js';
+import { clip, firstLine } from '../../text.js';
+import type { StepOutcome } from '../action.js';
 import type { DiskBudget } from './disk-budget.js';
 import { isExtType } from './disk-check.js';
+import { holdersOf } from './disk-holders.js';
 import type { DiskInventory } from './disk-inventory.js';
 import { mountRoot } from './disk-inventory.js';
 import type { RepairTarget } from './disk-target.js';
@@ -47,9 +47,12 @@ export function remountOptions(mount: MountEntry): string[] {
   return mount.options.filter((option) => option !== 'seclabel');
 }
 
-function firstLine(result: RunResult): string {
-  const line = `${result.stderr}\n${result.stdout}`.split('\n').map((text) => text.trim()).find((text) => text !== '');
-  return line === undefined ? `exit ${result.exitCode}` : line.slice(0, 200);
+/** Longest substatus message of a repair (it lists every step taken). */
+const REPAIR_MESSAGE_MAX = 1000;
+
+/** Why a command failed, in one line: its first output line, or its exit code. */
+function failureLine(result: RunResult): string {
+  return firstLine(`${result.stderr}\n${result.stdout}`, 200, `exit ${result.exitCode}`);
 }
 
 class RepairFailure extends Error {
@@ -70,10 +73,10 @@ async function mountAgain(mount: MountEntry, target: RepairTarget, primary: stri
     // A bind mount of a subtree: bind it again from the first mount, then apply ro.
     const source = path.join(primary, root);
     const bound = await system.run('mount', ['--bind', source, mount.target], { timeoutMs });
-    if (bound.exitCode !== 0) throw new RepairFailure('DISK_REPAIR_FAILED', `could not bind ${source} at ${mount.target} again: ${firstLine(bound)}`);
+    if (bound.exitCode !== 0) throw new RepairFailure('DISK_REPAIR_FAILED', `could not bind ${source} at ${mount.target} again: ${failureLine(bound)}`);
     if (options.includes('ro')) {
       const readOnly = await system.run('mount', ['-o', 'remount,bind,ro', mount.target], { timeoutMs });
-      if (readOnly.exitCode !== 0) throw new RepairFailure('DISK_REPAIR_FAILED', `bound ${source} at ${mount.target} again but could not make it read-only: ${firstLine(readOnly)}`);
+      if (readOnly.exitCode !== 0) throw new RepairFailure('DISK_REPAIR_FAILED', `bound ${source} at ${mount.target} again but could not make it read-only: ${failureLine(readOnly)}`);
     }
     return `${mount.target} (bind of ${root}${options.includes('ro') ? ', ro' : ''})`;
   }
@@ -92,7 +95,7 @@ async function mountAgain(mount: MountEntry, target: RepairTarget, primary: stri
     if (last.exitCode === 0) return `${mount.target} (${attempt.label})`;
     context.logger.debug({ target: mount.target, exitCode: last.exitCode }, 'disk: mount attempt failed');
   }
-  throw new RepairFailure('DISK_REPAIR_FAILED', `could not mount ${target.device.path} at ${mount.target} again: ${last === undefined ? 'no attempt' : firstLine(last)}`);
+  throw new RepairFailure('DISK_REPAIR_FAILED', `could not mount ${target.device.path} at ${mount.target} again: ${last === undefined ? 'no attempt' : failureLine(last)}`);
 }
 
 async function remountAll(mounts: readonly MountEntry[], target: RepairTarget, context: RepairRunContext): Promise<string[]> {
@@ -101,58 +104,6 @@ async function remountAll(mounts: readonly MountEntry[], target: RepairTarget, c
   const primary = target.mounts.find((mount) => mountRoot(context.inventory, mount) === '/')?.target;
   for (const mount of mounts) done.push(await mountAgain(mount, target, primary, context));
   return done;
-}
-
-/**
- * Who holds a mount point: pids from `fuser -m` (which also sees memory maps) and
- * from the /proc/<pid>/{cwd,root,exe,fd/N} links that `find` reports pointing into
- * it (which also works where psmisc is not installed). Undefined when neither ran.
- */
-async function findHolders(mountPoint: string, context: RepairRunContext): Promise<FilesystemHolder[] | undefined> {
-  const { system, budget } = context;
-  const access = new Map<number, string>();
-  let anyRan = false;
-  const fuser = await system.run('fuser', ['-m', mountPoint], { timeoutMs: budget.timeoutMs(15_000) });
-  if (fuser.started) {
-    anyRan = true;
-    for (const pid of parseFuserPids(fuser.stdout)) access.set(pid, '');
-  }
-  const pattern = globLiteral(normalizeMountPoint(mountPoint));
-  const find = await system.run(
-    'find',
-    ['/proc', '-mindepth', '2', '-maxdepth', '3',
-      '(', '-path', '/proc/[0-9]*/fd/*', '-o', '-path', '/proc/[0-9]*/cwd', '-o', '-path', '/proc/[0-9]*/root', '-o', '-path', '/proc/[0-9]*/exe', ')',
-      '(', '-lname', pattern, '-o', '-lname', `${pattern}/*`, ')', '-print'],
-    { timeoutMs: budget.timeoutMs(15_000) },
-  );
-  // find complains about processes that exit while it walks /proc; the list is still good.
-  if (find.started) {
-    anyRan = true;
-    for (const [pid, letters] of parseProcLinkPaths(find.stdout)) access.set(pid, letters);
-  }
-  if (!anyRan) return undefined;
-  const users = new Map<number, string>();
-  for (const line of ((await system.readText(context.paths.passwd).catch(() => undefined)) ?? '').split('\n')) {
-    const [user, , uid] = line.split(':');
-    if (user !== undefined && uid !== undefined && !users.has(Number(uid))) users.set(Number(uid), user);
-  }
-  const holders: FilesystemHolder[] = [];
-  for (const [pid, letters] of [...access].sort(([a], [b]) => a - b)) {
-    const comm = await system.readText(`/proc/${pid}/comm`).catch(() => undefined);
-    if (comm === undefined) continue; // gone meanwhile
-    const status = (await system.readText(`/proc/${pid}/status`).catch(() => undefined)) ?? '';
-    const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
-    holders.push({ pid, access: letters, command: comm.trim(), user: users.get(uid) ?? (Number.isNaN(uid) ? '?' : String(uid)) });
-  }
-  return holders;
-}
-
-async function holdersOf(mountPoint: string, context: RepairRunContext): Promise<string> {
-  const holders = await findHolders(mountPoint, context);
-  if (holders === undefined) return 'neither fuser nor find is available, so the processes cannot be named';
-  return holders.length > 0
-    ? `in use by ${describeHolders(holders)}`
-    : 'no process was found holding it (the kernel may: a loop device, swap file or NFS export on it)';
 }
 
 /** Unmount every mount of the device, newest first; on failure put back what was unmounted. */
@@ -166,7 +117,7 @@ async function unmountAll(target: RepairTarget, context: RepairRunContext): Prom
       continue;
     }
     const busy = /busy/i.test(`${result.stderr}${result.stdout}`);
-    const why = busy ? await holdersOf(mount.target, context) : firstLine(result);
+    const why = busy ? await holdersOf(mount.target, context) : failureLine(result);
     let restored = '';
     if (unmounted.length > 0) {
       try {
@@ -244,10 +195,10 @@ async function replayXfsLog(device: string, target: RepairTarget, context: Repai
   let isMounted = false;
   try {
     const mounted = await system.run('mount', ['-t', 'xfs', device, place], { timeoutMs: budget.timeoutMs(120_000, REMOUNT_RESERVE_MS) });
-    if (mounted.exitCode !== 0) return `mounting to replay the log failed: ${firstLine(mounted)}`;
+    if (mounted.exitCode !== 0) return `mounting to replay the log failed: ${failureLine(mounted)}`;
     isMounted = true;
     const unmounted = await system.run('umount', [place], { timeoutMs: budget.timeoutMs(UMOUNT_TIMEOUT_MS) });
-    if (unmounted.exitCode !== 0) return `unmounting after the log replay failed: ${firstLine(unmounted)}`;
+    if (unmounted.exitCode !== 0) return `unmounting after the log replay failed: ${failureLine(unmounted)}`;
     isMounted = false;
     return undefined;
   } finally {
@@ -307,33 +258,6 @@ async function repairOther(command: { file: string; args: string[] }, context: R
   };
 }
 
-function clip(text: string, max = 1000): string {
-  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
-}
-
-/** Lines for plan mode: what repair_disk would do with this target. */
-export function planRepair(target: RepairTarget, inventory: DiskInventory, budget: DiskBudget): string[] {
-  const lines = [`disk: disk_name resolves to ${target.device.path} (${target.fstype ?? 'unknown type'}) via ${target.via}`];
-  const command = repairCommand(target.fstype, target.device.path);
-  if ('refused' in command) return [...lines, `disk: would refuse: ${command.refused}`];
-  const below = submounts(target, inventory);
-  if (below.length > 0) return [...lines, `disk: would refuse: filesystems are mounted below it (${below.join(', ')})`];
-  const partial = partialOnly(target, inventory);
-  if (partial !== undefined) return [...lines, `disk: would refuse: ${partial}`];
-  if (target.mounts.length > 0) lines.push(`disk: would unmount ${[...target.mounts].reverse().map((mount) => mount.target).join(', ')}`);
-  else lines.push('disk: it is not mounted, so nothing would be unmounted or mounted');
-  lines.push(`disk: would run ${command.file} ${command.args.join(' ')} (all steps within ${budget.totalMs / 1000} s)`);
-  for (const mount of target.mounts) {
-    const root = mountRoot(inventory, mount);
-    lines.push(
-      root === '/'
-        ? `disk: would mount it again at ${mount.target} with ${remountOptions(mount).join(',')}`
-        : `disk: would bind ${root} of it again at ${mount.target}`,
-    );
-  }
-  return lines;
-}
-
 /**
  * Bind mounts of a subtree can only be put back from a mount of the whole filesystem;
  * when there is none (a container's file binds), they could not be restored exactly.
@@ -352,20 +276,32 @@ function submounts(target: RepairTarget, inventory: DiskInventory): string[] {
     .map((mount) => mount.target);
 }
 
+/**
+ * The repair tool for this target, or why repair_disk will not touch it: decided before
+ * anything changes, by plan and by apply alike.
+ */
+export function repairDecision(
+  target: RepairTarget,
+  inventory: DiskInventory,
+): { command: { file: string; args: string[] } } | { refused: { code: ErrorCode; text: string } } {
+  const command = repairCommand(target.fstype, target.device.path);
+  if ('refused' in command) return { refused: { code: 'DISK_REPAIR_FAILED', text: `Not repaired: ${command.refused}.` } };
+  const below = submounts(target, inventory);
+  if (below.length > 0) return { refused: { code: 'DISK_BUSY', text: `Filesystems are mounted below it (${below.join(', ')}); unmount them first.` } };
+  const partial = partialOnly(target, inventory);
+  if (partial !== undefined) return { refused: { code: 'DISK_REPAIR_FAILED', text: partial } };
+  return { command };
+}
+
 /** Unmount, repair, remount; one outcome named for the device. */
 export async function runDiskRepair(target: RepairTarget, context: RepairRunContext): Promise<StepOutcome[]> {
   const name = `disk:${target.device.path}`;
   const intro = `disk_name resolved to ${target.device.path} (${target.fstype ?? 'unknown type'}) via ${target.via}.`;
-  const fail = (code: ErrorCode, text: string): StepOutcome[] => [{ name, result: 'failed', code, message: clip(`${intro} ${text}`) }];
+  const fail = (code: ErrorCode, text: string): StepOutcome[] => [{ name, result: 'failed', code, message: clip(`${intro} ${text}`, REPAIR_MESSAGE_MAX) }];
 
-  const command = repairCommand(target.fstype, target.device.path);
-  if ('refused' in command) return fail('DISK_REPAIR_FAILED', `Not repaired: ${command.refused}. Nothing was changed.`);
-  const below = submounts(target, context.inventory);
-  if (below.length > 0) {
-    return fail('DISK_BUSY', `Filesystems are mounted below it (${below.join(', ')}); unmount them first. Nothing was changed.`);
-  }
-  const partial = partialOnly(target, context.inventory);
-  if (partial !== undefined) return fail('DISK_REPAIR_FAILED', `${partial} Nothing was changed.`);
+  const decision = repairDecision(target, context.inventory);
+  if ('refused' in decision) return fail(decision.refused.code, `${decision.refused.text} Nothing was changed.`);
+  const command = decision.command;
   if (context.budget.isExhausted(REMOUNT_RESERVE_MS * 2)) {
     return fail('DISK_REPAIR_FAILED', 'The time budget was used up before the repair could start. Nothing was changed.');
   }
@@ -418,5 +354,5 @@ export async function runDiskRepair(target: RepairTarget, context: RepairRunCont
     return fail('DISK_REPAIR_FAILED', `${steps.join(' ')} Problems remain: restore from a backup or run the repair by hand.`);
   }
   const summary = report.changed ? 'Errors were found and corrected.' : 'No errors were found; nothing was changed.';
-  return [{ name, result: report.changed ? 'changed' : 'unchanged', message: clip(`${intro} ${steps.join(' ')} ${summary}`) }];
+  return [{ name, result: report.changed ? 'changed' : 'unchanged', message: clip(`${intro} ${steps.join(' ')} ${summary}`, REPAIR_MESSAGE_MAX) }];
 }
