@@ -15,6 +15,12 @@ export interface PlannedAction<Detail = unknown> {
   wants(request: VmaccessRequest): boolean;
   plan(request: VmaccessRequest, context: ActionContext): Promise<ActionPlan<Detail>>;
   apply(plan: ActionPlan<Detail>, context: ActionContext): Promise<StepOutcome[]>;
+  /**
+   * Finish what an earlier run of this action left half-done (it died mid-change).
+   * enable calls it first, whatever the request asks for; it returns nothing when
+   * there was nothing to finish.
+   */
+  recover?(context: ActionContext): Promise<StepOutcome[]>;
 }
 
 export type Action = PlannedAction;

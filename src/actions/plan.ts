@@ -60,7 +60,8 @@ export interface ActionPlan<Detail = unknown> {
 }
 
 /** How one step ended, as reported in one substatus. */
-export type StepResult = 'changed' | 'unchanged' | 'skipped' | 'failed';
+/** `warning`: done, but something needs a person's attention (reported as a warning substatus). */
+export type StepResult = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'warning';
 
 export interface StepOutcome {
   /** Short, stable substatus name, e.g. `user`, `ssh_key`, `sshd`. */

@@ -201,6 +201,8 @@ export interface PasswordGrant {
 
 export const MANAGED_BEGIN = '# BEGIN vmaccess password access: managed by the VMAccessForLinux extension, edits are replaced';
 export const MANAGED_END = '# END vmaccess password access';
+/** Closes the managed block's last Match User: what follows is global again. */
+export const MATCH_ALL = 'Match all';
 export const DROP_IN_HEADER = [
   '# Managed by the VMAccessForLinux extension (vmaccess): password login for the users below,',
   '# and only for them. Edits here are replaced the next time vmaccess resets a password.',
@@ -278,14 +280,16 @@ export function removeManagedBlock(text: string): string {
  * blocks override global settings whatever their position, but among Match blocks
  * the first one that sets a keyword wins, so the block goes before the first
  * existing top-level Match (and the comment lines directly above it), else at the
- * end. It is never followed by a `Match all` terminator: a keyword that is not
- * allowed inside Match (appended later by cloud-init or a person) would then stop
- * sshd from starting.
+ * end. The block ends with `Match all` (OpenSSH 6.5+; EL7 has 7.4): without it a
+ * line appended to the file later (`echo 'UseDNS no' >> sshd_config`, cloud-init)
+ * would land inside the last user's block, where a global-only keyword stops sshd
+ * from starting ("not allowed within a Match block") and a Match keyword silently
+ * applies to that one user. After `Match all` such a line is global again.
  */
 export function insertManagedBlock(text: string, grants: readonly PasswordGrant[]): string {
   const base = removeManagedBlock(text);
   if (grants.length === 0) return base;
-  const block = [MANAGED_BEGIN, ...renderGrants(grants), MANAGED_END];
+  const block = [MANAGED_BEGIN, ...renderGrants(grants), MATCH_ALL, MANAGED_END];
   const lines = splitLines(base);
   const firstMatch = parseSshdDirectives(base).find((directive) => directive.keyword === 'match');
   if (firstMatch === undefined) {

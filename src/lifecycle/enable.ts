@@ -6,6 +6,7 @@ import { readSequenceState, scrubSettingsFile, type SequenceState } from '../han
 import { resolveSequenceNumber, writeMrseq } from '../handler/sequence.js';
 import { numericCode, writeStatus, type CompletionRecord, type Substatus } from '../handler/status.js';
 import { isEmptyRequest } from '../settings/request.js';
+import type { StepOutcome } from '../actions/action.js';
 import type { Invocation, Runtime } from './runtime.js';
 
 /**
@@ -39,12 +40,37 @@ interface Finish {
   complete: boolean;
 }
 
+/**
+ * Every enable with work to do first finishes what an earlier run left half-done (an
+ * SSH change set whose undo journal is still on disk), whatever this request asks for.
+ * (An already applied sequence number is left alone: a finished run closed its
+ * journal, and that enable does nothing at all.) Actions without a `recover` step are
+ * not asked; the ssh action answers with one read when there is nothing to finish.
+ */
+async function recoverInterrupted(runtime: Runtime, agentLibDir: string): Promise<Substatus[]> {
+  const { system, logger, paths } = runtime;
+  const { outcomeFromError, toSubstatus } = await import('./dispatch.js');
+  const outcomes: StepOutcome[] = [];
+  for (const action of await runtime.loadActions()) {
+    if (action.recover === undefined) continue;
+    try {
+      outcomes.push(...(await action.recover({ system, logger, paths, ssh: createSshChangeRequests(), agentLibDir })));
+    } catch (error) {
+      logger.error({ action: action.name, err: error }, 'recovery failed');
+      outcomes.push(outcomeFromError(`${action.name}_recovery`, error));
+    }
+  }
+  return outcomes.map(toSubstatus);
+}
+
 export async function enable(runtime: Runtime, invocation: Invocation): Promise<number> {
   const { system, logger } = runtime;
   const { environment } = invocation;
   const handlerName = environment.name;
   const seq = (await resolveSequenceNumber(system, environment.configFolder, invocation.sequenceFromAgent)) ?? 0;
   let digest: string | undefined;
+  /** What recovery finished before this request (an earlier run that died half-way). */
+  let recovered: Substatus[] = [];
 
   const finish = async (outcome: Finish): Promise<number> => {
     const failed = outcome.code !== undefined;
@@ -62,7 +88,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
         status: failed ? 'error' : 'success',
         code: numericCode(outcome.code),
         message: outcome.message,
-        substatus: outcome.substatus,
+        substatus: [...recovered, ...outcome.substatus],
         completion,
       },
       handlerName,
@@ -94,6 +120,8 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       runtime.print(`seq ${seq} already applied`);
       return 0;
     }
+    // Before the request is even parsed: an invalid request must not leave a half-made change in place.
+    recovered = await recoverInterrupted(runtime, invocation.agentLibDir);
     if (settings.isScrubbed) {
       throw new VmaccessError('PROTECTED_SETTINGS_CONSUMED', 'The protected settings of this request were already used and removed from disk.', {
         hint: 'Restart the guest agent (or apply the extension again) so it delivers them once more.',

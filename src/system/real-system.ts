@@ -148,6 +148,36 @@ export function createRealSystem(): System {
     stat: (target) => statWith(fs.stat, target),
     lstat: (target) => statWith(fs.lstat, target),
 
+    async readLink(target) {
+      try {
+        return await fs.readlink(target);
+      } catch (error) {
+        // EINVAL: it exists but is not a symbolic link.
+        const code = errnoCode(error);
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EINVAL') return undefined;
+        throw error;
+      }
+    },
+
+    async writeSymlinkAtomic(target, linkTarget) {
+      const dir = path.dirname(target);
+      tempCounter += 1;
+      const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.${tempCounter}.lnk`);
+      await fs.symlink(linkTarget, temp);
+      try {
+        await fs.rename(temp, target);
+      } catch (error) {
+        await fs.rm(temp, { force: true });
+        throw error;
+      }
+      const dirHandle = await fs.open(dir, fsConstants.O_RDONLY);
+      try {
+        await dirHandle.sync();
+      } finally {
+        await dirHandle.close();
+      }
+    },
+
     async mkdir(target, options = {}) {
       await fs.mkdir(target, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
     },

@@ -60,6 +60,13 @@ export interface System {
   stat(path: string): Promise<FileInfo | undefined>;
   /** Does not follow symlinks; undefined when missing. */
   lstat(path: string): Promise<FileInfo | undefined>;
+  /** The target a symbolic link holds, as written; undefined when `path` is missing or not a link. */
+  readLink(path: string): Promise<string | undefined>;
+  /**
+   * Make `path` a symbolic link to `target`, atomically: a link made at a temporary
+   * name in the same directory is renamed over `path` (whatever was there).
+   */
+  writeSymlinkAtomic(path: string, target: string): Promise<void>;
   mkdir(path: string, options?: { mode?: number; recursive?: boolean }): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   /** Remove a file or (with recursive) a tree; missing paths are fine. */

@@ -180,6 +180,18 @@ export class FakeSystem implements System {
     return Promise.resolve(this.info(this.nodes.get(this.parentOf(target))));
   }
 
+  readLink(target: string): Promise<string | undefined> {
+    const node = this.nodes.get(this.parentOf(target));
+    return Promise.resolve(node?.type === 'symlink' ? node.target : undefined);
+  }
+
+  writeSymlinkAtomic(target: string, linkTarget: string): Promise<void> {
+    const real = this.parentOf(target);
+    if (this.nodes.get(path.dirname(real))?.type !== 'directory') return Promise.reject(enoent('writeSymlinkAtomic', target));
+    this.nodes.set(real, { ...this.node('symlink', new Uint8Array(), 0o777), target: linkTarget });
+    return Promise.resolve();
+  }
+
   mkdir(target: string, options: { mode?: number; recursive?: boolean } = {}): Promise<void> {
     const real = this.parentOf(target);
     const existing = this.nodes.get(real);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { createUndoRecord } from '../../src/actions/ssh/ssh-backup.js';
+import { createUndoRecord } from '../../src/actions/ssh/ssh-undo.js';
 import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
 import { isVmaccessError } from '../../src/errors.js';
 import { createWorld, driveFromRequest, fastVerify, fixtureFacts, fixtureFamilies, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
@@ -101,7 +101,7 @@ describe('password access', () => {
     await applyPasswordFor(world, 'alice');
     const after = world.system.text('/etc/ssh/sshd_config') ?? '';
     expect(after.startsWith(before)).toBe(true);
-    expect(after.slice(before.length)).toMatch(/^# BEGIN vmaccess password access.*\nMatch User alice\n\tPasswordAuthentication yes\n# END vmaccess password access\n$/);
+    expect(after.slice(before.length)).toMatch(/^# BEGIN vmaccess password access.*\nMatch User alice\n\tPasswordAuthentication yes\nMatch all\n# END vmaccess password access\n$/);
     expect(world.system.text(DROP_IN)).toBeUndefined();
   });
 
@@ -195,8 +195,8 @@ describe('a run that died half-way', () => {
     const original = world.system.text('/etc/ssh/sshd_config');
     // Simulate the crash: the journal remembers sshd_config, which was then half-changed.
     const undo = createUndoRecord(world.system, '/var/cache/vmaccess/sshd-undo');
-    await undo.remember('/etc/ssh/sshd_config');
-    await undo.remember('/etc/ssh/sshd_config.d/10-new.conf');
+    await undo.remember('/etc/ssh/sshd_config', 'Port 2222\n');
+    await undo.remember('/etc/ssh/sshd_config.d/10-new.conf', 'X11Forwarding no\n');
     world.system.addFile('/etc/ssh/sshd_config', 'Port 2222\n');
     world.system.addFile('/etc/ssh/sshd_config.d/10-new.conf', 'X11Forwarding no\n');
 
@@ -245,11 +245,22 @@ describe('service control paths', () => {
     expect(world.reloads().map((call) => [call.file, ...call.args].join(' '))).toEqual(['kill -HUP 4242']);
   });
 
-  test('no init system and no sshd: starts the daemon directly', async () => {
+  test('no init system and no sshd: reset_ssh starts the daemon directly', async () => {
     const world = createWorld({ family: 'debian-12', init: 'none', running: false });
-    const outcomes = await applyPasswordFor(world, 'alice');
+    const outcomes = await action.apply(request({ resetSsh: true }), world.context);
     expect(world.reloads().map((call) => [call.file, ...call.args].join(' '))).toEqual([SSHD]);
     expect(outcomes.find((outcome) => outcome.name === 'sshd')?.message).toMatch(/started/);
+  });
+
+  test.each(['none', 'sysv', 'systemd'] as const)('%s: a password reset on a stopped sshd changes and validates the files but does not start it (#8)', async (init) => {
+    const world = createWorld({ family: 'debian-12', init, running: false });
+    const outcomes = await applyPasswordFor(world, 'alice');
+    expect(world.reloads()).toEqual([]);
+    expect(world.system.probes).toEqual([]);
+    expect(world.system.text(DROP_IN)).toContain('Match User alice');
+    expect(world.system.commandsRun(SSHD).some((call) => call.args.includes('-t'))).toBe(true);
+    expect(outcomes.find((outcome) => outcome.name === 'sshd')).toMatchObject({ result: 'warning', message: expect.stringMatching(/not running and only reset_ssh starts a stopped sshd/) as unknown });
+    expect(outcomes.filter((outcome) => outcome.result === 'failed')).toEqual([]);
   });
 
   test('SysV: service ssh reload', async () => {
@@ -344,7 +355,7 @@ describe('reset_ssh', () => {
     expect(outcomes.filter((outcome) => outcome.result === 'failed')).toEqual([]);
     const text = world.system.text('/etc/ssh/sshd_config') ?? '';
     expect(text).not.toContain('Bogus');
-    expect(text).toMatch(/Match User bob\n\tPasswordAuthentication yes\n# END vmaccess/);
+    expect(text).toMatch(/Match User bob\n\tPasswordAuthentication yes\nMatch all\n# END vmaccess/);
   });
 
   test('reset_ssh twice: the second run writes nothing, reloads nothing, only confirms sshd answers', async () => {
@@ -385,7 +396,7 @@ describe('reset_ssh', () => {
     expect(world.reloads()).toHaveLength(1);
     const text = world.system.text('/etc/ssh/sshd_config') ?? '';
     expect(text).not.toMatch(/^Include/m);
-    expect(text).toMatch(/Match User alice\n\tPasswordAuthentication yes\n# END vmaccess/);
+    expect(text).toMatch(/Match User alice\n\tPasswordAuthentication yes\nMatch all\n# END vmaccess/);
   });
 });
 

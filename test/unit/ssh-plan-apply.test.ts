@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { ActionContext, ActionPlan, StepOutcome } from '../../src/actions/action.js';
-import { createUndoRecord } from '../../src/actions/ssh/ssh-backup.js';
+import { createUndoRecord } from '../../src/actions/ssh/ssh-undo.js';
 import type { SshPlanDetail } from '../../src/actions/ssh/ssh-plan.js';
 import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
 import { isVmaccessError } from '../../src/errors.js';
@@ -117,7 +117,7 @@ describe('apply changes exactly the files the plan lists', () => {
   test('an interrupted run: its journal, the files it puts back and this change are all planned', async () => {
     const world = createWorld({ family: 'debian-12' });
     const undo = createUndoRecord(world.system, '/var/cache/vmaccess/sshd-undo');
-    await undo.remember('/etc/ssh/sshd_config');
+    await undo.remember('/etc/ssh/sshd_config', 'Port 2222\n');
     world.system.addFile('/etc/ssh/sshd_config', 'Port 2222\n');
     withSsh(world.context, (ssh) => ssh.passwordUsers.add('alice'));
     const { outcomes, changed } = await planThenApply(world, password('alice'));
@@ -133,7 +133,7 @@ describe('an interrupted run and a request sshd refuses', () => {
     const world = createWorld({ family: 'debian-12', files: { '/etc/ssh/sshd_config.d/00-admin.conf': 'Match User alice\n\tPasswordAuthentication no\n' } });
     const original = world.system.text('/etc/ssh/sshd_config');
     const undo = createUndoRecord(world.system, '/var/cache/vmaccess/sshd-undo');
-    await undo.remember('/etc/ssh/sshd_config');
+    await undo.remember('/etc/ssh/sshd_config', 'Port 2222\n');
     world.system.addFile('/etc/ssh/sshd_config', 'Port 2222\n');
     withSsh(world.context, (ssh) => ssh.passwordUsers.add('alice'));
     const before = digests(world.system);

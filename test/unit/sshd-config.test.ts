@@ -89,9 +89,16 @@ describe('managed block in sshd_config (families without Include)', () => {
     const text = 'PasswordAuthentication no\n\n# SFTP only for the sftp group\nMatch Group sftp\n\tForceCommand internal-sftp\n';
     const result = insertManagedBlock(text, [alice]);
     expect(result).toBe(
-      `PasswordAuthentication no\n\n${MANAGED_BEGIN}\nMatch User alice\n\tPasswordAuthentication yes\n${MANAGED_END}\n# SFTP only for the sftp group\nMatch Group sftp\n\tForceCommand internal-sftp\n`,
+      `PasswordAuthentication no\n\n${MANAGED_BEGIN}\nMatch User alice\n\tPasswordAuthentication yes\nMatch all\n${MANAGED_END}\n# SFTP only for the sftp group\nMatch Group sftp\n\tForceCommand internal-sftp\n`,
     );
     expect(removeManagedBlock(result)).toBe(text);
+  });
+
+  test('at the end of the file the block closes with Match all, so a line appended later is global again (#7)', () => {
+    const result = insertManagedBlock('PasswordAuthentication no\n', [alice]);
+    expect(result).toBe(`PasswordAuthentication no\n${MANAGED_BEGIN}\nMatch User alice\n\tPasswordAuthentication yes\nMatch all\n${MANAGED_END}\n`);
+    expect(readManagedBlockGrants(result)).toEqual([alice]);
+    expect(removeManagedBlock(result)).toBe('PasswordAuthentication no\n');
   });
 
   test('a file without a final newline gets one before the block, and keeps its bytes otherwise', () => {

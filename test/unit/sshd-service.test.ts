@@ -31,12 +31,17 @@ const table: [string, ServiceFacts, ServiceChange, string, string[]][] = [
   ['8 socket-activated, neither running: start the socket', { ...base, unit: 'ssh.service', socket: 'ssh.socket' }, reset, 'start', ['systemctl start ssh.socket']],
   ['9 service unit running: reload', { ...base, unit: 'sshd.service', unitActive: true }, changed, 'reload', ['systemctl reload sshd.service']],
   ['9b reload also after a port change (SIGHUP re-executes sshd, which binds again)', { ...base, unit: 'sshd.service', unitActive: true }, { ...changed, listenChanged: true }, 'reload', ['systemctl reload sshd.service']],
-  ['10 service unit stopped: start (the original condrestart did nothing here)', { ...base, unit: 'sshd.service' }, changed, 'start', ['systemctl start sshd.service']],
+  ['10 reset_ssh, service unit stopped: start (the original condrestart did nothing here)', { ...base, unit: 'sshd.service' }, reset, 'start', ['systemctl start sshd.service']],
+  ['10c a password change, service unit stopped: left stopped (only reset_ssh starts sshd)', { ...base, unit: 'sshd.service' }, changed, 'none', []],
+  ['10d a password change, Accept=yes socket stopped: left stopped', { ...base, socket: 'sshd.socket', socketAccept: true }, changed, 'none', []],
+  ['10e a password change, ssh.socket and service stopped: left stopped', { ...base, unit: 'ssh.service', socket: 'ssh.socket' }, changed, 'none', []],
   ['10b reset with nothing changed still starts a stopped sshd', { ...base, unit: 'sshd.service' }, { ...reset, configChanged: false }, 'start', ['systemctl start sshd.service']],
   ['11 SysV, running: service reload', { ...base, init: 'sysv', sysvCommand: ['service', 'ssh'], daemonPid: 99 }, changed, 'reload', ['service ssh reload']],
-  ['12 SysV, stopped: service start', { ...base, init: 'sysv', sysvCommand: ['/etc/init.d/sshd'] }, changed, 'start', ['/etc/init.d/sshd start']],
+  ['12 reset_ssh, SysV, stopped: service start', { ...base, init: 'sysv', sysvCommand: ['/etc/init.d/sshd'] }, reset, 'start', ['/etc/init.d/sshd start']],
+  ['12b a password change, SysV, stopped: left stopped', { ...base, init: 'sysv', sysvCommand: ['/etc/init.d/sshd'] }, changed, 'none', []],
   ['13 no init, daemon alive: SIGHUP', { ...base, init: 'none', daemonPid: 4242 }, changed, 'reload', ['kill -HUP 4242']],
-  ['14 no init, no daemon: start sshd directly', { ...base, init: 'none' }, changed, 'start', [SSHD]],
+  ['14 reset_ssh, no init, no daemon: start sshd directly', { ...base, init: 'none' }, reset, 'start', [SSHD]],
+  ['14c a password change, no init, no daemon: left stopped', { ...base, init: 'none' }, changed, 'none', []],
   ['14b no init, nothing changed, running: none', { ...base, init: 'none', daemonPid: 4242 }, { ...reset, configChanged: false }, 'none', []],
 ];
 
@@ -46,6 +51,8 @@ describe('service control decision table', () => {
     expect(decision.action).toBe(action);
     expect(decision.commands.map((command) => [command.file, ...command.args].join(' '))).toEqual(commands);
     expect(decision.reason).not.toBe('');
+    // Only rows that leave a stopped sshd alone say so (apply then does not wait for an answer).
+    expect(decision.leftStopped === true).toBe(/left stopped/.test(_name));
   });
 });
 

@@ -81,6 +81,26 @@ describe.each(subjects)('System contract: %s', (_name, make) => {
     expect(await subject.system.readText(at('link'))).toBe('x');
   });
 
+  test('readLink gives a link\'s target as written; writeSymlinkAtomic replaces a file or a link with a link', async () => {
+    subject = make();
+    await subject.system.writeFileAtomic(at('target'), 'x');
+    await subject.system.writeFileAtomic(at('plain'), 'y');
+    subject.symlink(at('link'), 'target');
+    expect(await subject.system.readLink(at('link'))).toBe('target');
+    expect(await subject.system.readLink(at('plain'))).toBeUndefined();
+    expect(await subject.system.readLink(at('nope'))).toBeUndefined();
+    await subject.system.writeSymlinkAtomic(at('plain'), 'target');
+    expect(await subject.system.readLink(at('plain'))).toBe('target');
+    expect(await subject.system.readText(at('plain'))).toBe('x');
+    await subject.system.writeFileAtomic(at('link'), 'z');
+    // rename(2) over a link replaces the link, never its target.
+    expect((await subject.system.lstat(at('link')))?.type).toBe('file');
+    expect(await subject.system.readText(at('target'))).toBe('x');
+    await subject.system.writeSymlinkAtomic(at('link'), '/elsewhere');
+    expect(await subject.system.readLink(at('link'))).toBe('/elsewhere');
+    expect(await subject.system.listDir(subject.root)).toEqual(['link', 'plain', 'target']);
+  });
+
   test('mkdir, listDir sorted, rename, remove', async () => {
     subject = make();
     await subject.system.mkdir(at('d/e'), { recursive: true, mode: 0o700 });

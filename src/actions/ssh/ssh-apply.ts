@@ -3,7 +3,8 @@ import { VmaccessError } from '../../errors.js';
 import type { ActionContext, ActionPlan, StepOutcome } from '../plan.js';
 import { restoreSelinuxLabels } from '../selinux.js';
 import { applyFirewall } from './firewall.js';
-import { recoverJournal } from './ssh-backup.js';
+import { describeConflicts, keptDirFor } from './ssh-recovery.js';
+import { recoverJournal } from './ssh-undo.js';
 import { planSsh } from './ssh-plan.js';
 import type { SshPlanDetail } from './ssh-plan.js';
 import { refuseIfStale } from './ssh-plan-files.js';
@@ -99,9 +100,10 @@ export async function applySshPlan(plan: ActionPlan<SshPlanDetail>, context: Act
   // A run that died while writing left its journal: put those files back first (the plan
   // was made on the files as they are after that, and reloads sshd whatever else changes).
   if (detail.recovery.length > 0) {
-    const recovered = await recoverJournal(context.system, journalDir(context.paths));
-    outcomes.push({ name: 'sshd_recovery', result: 'changed', message: `An earlier run stopped while changing the SSH server configuration; restored ${recovered.join(', ')}.` });
-    context.logger.info({ step: 'sshd', recovered }, 'interrupted change rolled back');
+    const report = await recoverJournal(context.system, journalDir(context.paths), keptDirFor(context.paths.stateDir, context.system.now()));
+    outcomes.push({ name: 'sshd_recovery', result: 'changed', message: `An earlier run stopped while changing the SSH server configuration; restored ${report.restored.join(', ')}.` });
+    if (report.conflicts.length > 0) outcomes.push({ name: 'sshd_recovery', result: 'warning', message: describeConflicts(report) });
+    context.logger.info({ step: 'sshd', recovered: report.restored, conflicts: report.conflicts }, 'interrupted change rolled back');
   }
   if (detail.refusal !== undefined) throw detail.refusal;
   if (detail.privsepDir !== undefined) await context.system.mkdir(detail.privsepDir, { recursive: true, mode: 0o755 });

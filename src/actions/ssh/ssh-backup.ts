@@ -10,7 +10,7 @@ import type { System } from '../../system/system.js';
  *   extension's path, so VMs that ran it keep their backup) and the drop-ins beside
  *   it in backup.d/ (written with a `.complete` marker last, so a crash half-way
  *   is redone). restore_backup_ssh brings these back.
- * - this run's undo record: the exact bytes, mode and owner of every file the run
+ * - this run's undo record (ssh-undo.ts): the exact state of every file the run
  *   changes, used to roll back when sshd does not come back.
  */
 
@@ -72,109 +72,6 @@ export async function ensureOriginalBackup(
   return created;
 }
 
-interface UndoEntry {
-  path: string;
-  /** undefined: the file did not exist. */
-  content: Uint8Array | undefined;
-  mode: number;
-  uid: number;
-  gid: number;
-}
-
-interface JournalEntry {
-  path: string;
-  existed: boolean;
-  mode: number;
-  uid: number;
-  gid: number;
-  /** File name of the saved copy inside the journal folder. */
-  copy?: string;
-}
-
-export interface UndoRecord {
-  /** Remember a file's current state before the run changes it (first call wins). */
-  remember(file: string): Promise<void>;
-  /** Put every remembered file back as it was; returns paths that could not be restored. */
-  restore(): Promise<string[]>;
-  /** The change set took effect (or was rolled back): forget the on-disk journal. */
-  close(): Promise<void>;
-  readonly paths: string[];
-}
-
-const MANIFEST = 'manifest.json';
-
-/**
- * The undo record is also kept on disk (`journalDir`) while a change set is being
- * applied: several files cannot be renamed in one step, so if the process dies half-way
- * the next run finds the journal and puts every file back first (recoverJournal).
- */
-export function createUndoRecord(system: System, journalDir: string): UndoRecord {
-  const entries = new Map<string, UndoEntry>();
-  const journal: JournalEntry[] = [];
-  return {
-    get paths() {
-      return [...entries.keys()];
-    },
-    async remember(file) {
-      if (entries.has(file)) return;
-      const info = await system.lstat(file);
-      const content = info?.type === 'file' ? await system.readBytes(file) : undefined;
-      const entry: UndoEntry = { path: file, content, mode: info?.mode ?? 0o600, uid: info?.uid ?? 0, gid: info?.gid ?? 0 };
-      if (journal.length === 0) await system.mkdir(journalDir, { recursive: true, mode: 0o700 });
-      const record: JournalEntry = { path: file, existed: content !== undefined, mode: entry.mode, uid: entry.uid, gid: entry.gid };
-      if (content !== undefined) {
-        record.copy = `file-${journal.length}`;
-        await system.writeFileAtomic(path.join(journalDir, record.copy), content, { mode: 0o600 });
-      }
-      journal.push(record);
-      // The manifest is written last and atomically: it only ever names complete copies.
-      await system.writeFileAtomic(path.join(journalDir, MANIFEST), JSON.stringify(journal), { mode: 0o600 });
-      entries.set(file, entry);
-    },
-    async restore() {
-      const failed: string[] = [];
-      for (const entry of [...entries.values()].reverse()) {
-        try {
-          if (entry.content === undefined) await system.remove(entry.path);
-          else await system.writeFileAtomic(entry.path, entry.content, { mode: entry.mode, uid: entry.uid, gid: entry.gid });
-        } catch (error) {
-          failed.push(`${entry.path} (${errnoCode(error) ?? 'error'})`);
-        }
-      }
-      return failed;
-    },
-    async close() {
-      await system.remove(journalDir, { recursive: true });
-    },
-  };
-}
-
-/**
- * What recoverJournal would restore, without restoring it: path -> bytes, or null for
- * a file the interrupted run created. Empty when there is no journal.
- */
-export async function readJournal(system: System, journalDir: string): Promise<Map<string, Uint8Array | null>> {
-  const restores = new Map<string, Uint8Array | null>();
-  for (const entry of await journalEntries(system, journalDir)) {
-    if (!entry.existed) restores.set(entry.path, null);
-    else {
-      const content = entry.copy === undefined ? undefined : await system.readBytes(path.join(journalDir, entry.copy));
-      if (content !== undefined) restores.set(entry.path, content);
-    }
-  }
-  return restores;
-}
-
-async function journalEntries(system: System, journalDir: string): Promise<JournalEntry[]> {
-  const text = await system.readText(path.join(journalDir, MANIFEST));
-  if (text === undefined) return [];
-  try {
-    return JSON.parse(text) as JournalEntry[];
-  } catch {
-    return [];
-  }
-}
-
 /** Files ensureOriginalBackup would write (path -> content; null: removed), read through `view`. */
 export async function planOriginalBackup(
   view: { readText(file: string): Promise<string | undefined>; listDir(dir: string): Promise<string[] | undefined>; isFile(file: string): Promise<boolean> },
@@ -194,27 +91,6 @@ export async function planOriginalBackup(
   }
   files.set(path.join(dir, BACKUP_COMPLETE_MARKER), '');
   return files;
-}
-
-/**
- * A journal left by a run that died while applying: restore every file it names and
- * remove it. Returns the restored paths (empty when there was no journal).
- */
-export async function recoverJournal(system: System, journalDir: string): Promise<string[]> {
-  const entries = await journalEntries(system, journalDir);
-  const restored: string[] = [];
-  for (const entry of [...entries].reverse()) {
-    if (!entry.existed) {
-      await system.remove(entry.path);
-    } else {
-      const content = entry.copy === undefined ? undefined : await system.readBytes(path.join(journalDir, entry.copy));
-      if (content === undefined) continue;
-      await system.writeFileAtomic(entry.path, content, { mode: entry.mode, uid: entry.uid, gid: entry.gid });
-    }
-    restored.push(entry.path);
-  }
-  await system.remove(journalDir, { recursive: true });
-  return restored;
 }
 
 /**

@@ -7,8 +7,9 @@ import type { System } from '../../system/system.js';
 import type { StepOutcome } from '../plan.js';
 import { restoreSelinuxLabels } from '../selinux.js';
 import type { DistroProfile } from './distro.js';
-import { createUndoRecord, dropInBackupDir, ensureOriginalBackup, quarantineFile, readOriginalBackup } from './ssh-backup.js';
-import type { UndoRecord } from './ssh-backup.js';
+import { dropInBackupDir, ensureOriginalBackup, quarantineFile, readOriginalBackup } from './ssh-backup.js';
+import { createUndoRecord } from './ssh-undo.js';
+import type { UndoRecord } from './ssh-undo.js';
 import { liveConfiguration } from './ssh-candidate.js';
 import type { SshdRunner } from './ssh-candidate.js';
 import { OWN_DROP_IN, PROBE_USER, journalDir } from './ssh-setup.js';
@@ -50,10 +51,15 @@ async function writeOne(system: System, file: string, content: string | null, mo
   } else {
     const exists = (await system.stat(file)) !== undefined;
     if (!exists) await system.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-    // New files: 0600 like cloud-init's drop-in; existing files keep mode and owner.
+    // A symbolic link is replaced by a file (rename(2) over the link), never written
+    // through: its target may be read-only (/usr), shared, or owned by configuration
+    // management, and root writing wherever a link points is how links get abused. The
+    // undo record keeps the link, so a rollback or recovery puts the link itself back.
+    const link = await system.readLink(file);
+    // New files: 0600 like cloud-init's drop-in; existing files keep mode and owner (a link's: its target's).
     await system.writeFileAtomic(file, content, exists ? {} : { mode: 0o600 });
     done.written.push(file);
-    done.parts.push(`wrote ${file}`);
+    done.parts.push(link === undefined ? `wrote ${file}` : `wrote ${file} as a file in place of its symbolic link to ${link} (the link target is unchanged)`);
   }
 }
 
@@ -78,7 +84,7 @@ export async function writeChanges(tx: Transaction, changes: ChangeSet, quaranti
   const done: Written = { parts: [], written: [], quarantined: [] };
   try {
     for (const [file, content] of changes) {
-      await undo.remember(file);
+      await undo.remember(file, content);
       await writeOne(system, file, content, quarantine.has(file) ? quarantineDir : undefined, done);
     }
   } catch (error) {
@@ -138,9 +144,10 @@ export interface ServiceStep {
 /** Runs the planned service commands and confirms sshd answers; rolls back when it does not. */
 export async function controlService(tx: Transaction, undo: UndoRecord, step: ServiceStep): Promise<StepOutcome> {
   const { decision } = step;
-  if (!step.mustVerify) {
+  if (!step.mustVerify || decision.leftStopped === true) {
     await undo.close();
-    return { name: 'sshd', result: 'unchanged', message: `sshd was not reloaded: ${decision.reason}.` };
+    // A change that waits for a stopped sshd is not yet a way in: said as a warning.
+    return { name: 'sshd', result: decision.leftStopped === true ? 'warning' : 'unchanged', message: `sshd was not reloaded: ${decision.reason}.` };
   }
   tx.logger.info({ step: 'sshd', action: decision.action, commands: decision.commands, reason: decision.reason }, 'sshd service control');
   const failure = await runServiceCommands(tx.system, decision.commands);

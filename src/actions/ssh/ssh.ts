@@ -1,6 +1,7 @@
 import type { PlannedAction } from '../action.js';
 import { intentOf } from './grants.js';
 import { applySshPlan } from './ssh-apply.js';
+import { recoverInterruptedChange } from './ssh-recovery.js';
 import { planSsh } from './ssh-plan.js';
 import type { SshPlanDetail } from './ssh-plan.js';
 import type { SshActionOptions } from './ssh-setup.js';
@@ -21,5 +22,6 @@ export function createSshAction(options: SshActionOptions = {}): PlannedAction<S
     wants: (request) => request.resetSsh || request.restoreBackupSsh || request.account?.password !== undefined || request.removeUser !== undefined,
     plan: (request, context) => planSsh(intentOf(request, context.ssh), context, options),
     apply: (plan, context) => applySshPlan(plan, context, options),
+    recover: (context) => recoverInterruptedChange(context, options),
   };
 }

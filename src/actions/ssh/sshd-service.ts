@@ -51,6 +51,8 @@ export interface ServiceDecision {
   commands: ServiceCommand[];
   /** Which row of the table applied, in words (goes into plan and status). */
   reason: string;
+  /** sshd is stopped and stays stopped: nothing answers to confirm the change (see decideServiceControl). */
+  leftStopped?: boolean;
 }
 
 export function isRunning(facts: ServiceFacts): boolean {
@@ -71,6 +73,12 @@ export function decideServiceControl(facts: ServiceFacts, change: ServiceChange,
   if (!change.configChanged && listening) return { action: 'none', commands: [], reason: 'nothing changed and sshd is listening' };
   if (!change.configChanged && !change.ensureRunning) {
     return { action: 'none', commands: [], reason: 'nothing changed; sshd is not running and was not asked to start' };
+  }
+  // An admin may have stopped sshd on purpose: a password grant or user removal changes
+  // its files (validated with sshd -t) but only reset_ssh, the explicit "make SSH work"
+  // request, starts a stopped sshd.
+  if (!listening && !change.ensureRunning) {
+    return { action: 'none', commands: [], leftStopped: true, reason: 'sshd is not running and only reset_ssh starts a stopped sshd; it reads the new settings when it is next started' };
   }
   switch (facts.init) {
     case 'systemd': {
