@@ -7,6 +7,7 @@
 // PT_INTERP, and --library-path is an argument, not LD_LIBRARY_PATH, so the programs
 // node starts (useradd, sshd, ...) get the VM's loader, libraries and an untouched
 // environment.
+/* global fetch, AbortSignal -- Node.js >= 18 globals, not in the lint config's list for .mjs */
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { copyFile, lstat, mkdir, mkdtemp, readFile, readdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
