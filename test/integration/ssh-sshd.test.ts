@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +138,8 @@ function machine(family: string, edit: (root: string) => void = () => undefined)
     for (const suffix of ['', '.pub']) cpSync(path.join(work, 'keys', `ssh_host_${type}_key${suffix}`), path.join(root, 'etc', 'ssh', `ssh_host_${type}_key${suffix}`));
   }
   mkdirSync(path.join(root, 'run'));
+  // The pretend sshd is running (a password change never starts a stopped one, #8).
+  writeFileSync(path.join(root, 'run', 'sshd.pid'), `${FAKE_PID}\n`);
   edit(root);
   const paths: SystemPaths = {
     ...defaultSystemPaths(),
@@ -202,8 +204,8 @@ describe.skipIf(!canRun)('ssh action with the real sshd', () => {
     expect(sshdCheck(m)).toBe(0);
     expect(await effective(m, 'alice')).toEqual({ password: 'yes', methods: 'any' });
     expect(await effective(m, 'bob')).toEqual(before);
-    // The one reload of the run, on the no-init path (no pid file: start).
-    expect(m.serviceCalls).toEqual(['start sshd']);
+    // The one reload of the run, on the no-init path (SIGHUP to the pid file's sshd).
+    expect(m.serviceCalls).toEqual(['reload sshd']);
     expect(readdirSync(m.paths.stateDir).filter((name) => name.startsWith('sshd-candidate'))).toEqual([]);
   });
 
@@ -311,6 +313,65 @@ describe.skipIf(!canRun)('ssh action with the real sshd', () => {
     expect(outcomes.filter((outcome) => outcome.result === 'failed')).toEqual([]);
     expect(readFileSync(m.paths.sshdConfig, 'utf8')).toBe(original);
     expect(existsSync(path.join(m.root, 'etc', 'ssh', 'sshd_config.d', OWN_DROP_IN))).toBe(false);
+    expect((await effective(m, 'alice')).password).toBe('yes');
+  });
+});
+
+describe.skipIf(!canRun)('the change transaction with the real sshd (issue 12)', () => {
+  async function value(m: Machine, user: string, keyword: string): Promise<string | undefined> {
+    const config = await readEffectiveSshdConfig(createRealSystem(), { user, addr: '203.0.113.9', host: 'client.example' }, { sshd: wrapper, configFile: m.paths.sshdConfig, extraArgs: ['-h', hostKey] });
+    return config.get(keyword);
+  }
+
+  test.each(['centos-7', 'oraclelinux-8', 'azurelinux-3'])('%s: a line appended after the managed block is global again (Match all closes it, #7)', async (family) => {
+    const m = machine(family);
+    m.context.ssh.passwordUsers.add('alice');
+    await action(m.root).apply(passwordRequest('alice'), m.context);
+    expect(readFileSync(m.paths.sshdConfig, 'utf8')).toMatch(/\tPasswordAuthentication yes\nMatch all\n# END vmaccess password access\n$/);
+    // What cloud-init or a person does later: append, unaware of the block.
+    appendFileSync(m.paths.sshdConfig, 'UseDNS yes\nPermitTTY no\n');
+    expect(sshdCheck(m)).toBe(0);
+    for (const user of ['alice', 'bob']) {
+      expect(await value(m, user, 'usedns')).toBe('yes');
+      expect(await value(m, user, 'permittty')).toBe('no');
+    }
+    expect((await effective(m, 'alice')).password).toBe('yes');
+  });
+
+  test('a password change on a stopped sshd: written and validated by the real sshd -t, sshd not started (#8)', async () => {
+    const m = machine('rhel-9', (root) => rmSync(path.join(root, 'run', 'sshd.pid')));
+    m.context.ssh.passwordUsers.add('alice');
+    const outcomes = await action(m.root).apply(passwordRequest('alice'), m.context);
+    expect(m.serviceCalls).toEqual([]);
+    expect(outcomes.find((outcome) => outcome.name === 'sshd')).toMatchObject({ result: 'warning', message: expect.stringMatching(/only reset_ssh starts a stopped sshd/) as unknown });
+    expect(sshdCheck(m)).toBe(0);
+    expect((await effective(m, 'alice')).password).toBe('yes');
+    // reset_ssh is the request that starts it.
+    await action(m.root).apply({ resetSsh: true, restoreBackupSsh: false, warnings: [] }, m.context);
+    expect(m.serviceCalls.filter((call) => call.endsWith('sshd'))).toEqual(['start sshd']);
+  });
+
+  test('a symlinked sshd_config: the link is replaced by a file (target untouched); a rollback puts the link back (#3)', async () => {
+    const m = machine('centos-7', (root) => {
+      const etc = path.join(root, 'etc', 'ssh');
+      renameSync(path.join(etc, 'sshd_config'), path.join(etc, 'sshd_config.site'));
+      symlinkSync('sshd_config.site', path.join(etc, 'sshd_config'));
+    });
+    const site = path.join(m.root, 'etc', 'ssh', 'sshd_config.site');
+    const original = readFileSync(site, 'utf8');
+    m.context.ssh.passwordUsers.add('alice');
+    // sshd never answers: the change is rolled back.
+    const dead = { ...m.context, system: { ...m.system, probeTcpBanner: () => Promise.resolve(undefined) } };
+    const outcomes = await action(m.root).apply(passwordRequest('alice'), dead);
+    expect(outcomes.find((outcome) => outcome.name === 'sshd')).toMatchObject({ result: 'failed', code: 'SSHD_ROLLED_BACK' });
+    expect(readlinkSync(m.paths.sshdConfig)).toBe('sshd_config.site');
+    expect(readFileSync(site, 'utf8')).toBe(original);
+    expect(sshdCheck(m)).toBe(0);
+    // And when sshd answers: a file in place of the link, validated; the site file is not written.
+    const done = await action(m.root).apply(passwordRequest('alice'), m.context);
+    expect(done.filter((outcome) => outcome.result === 'failed')).toEqual([]);
+    expect(lstatSync(m.paths.sshdConfig).isFile()).toBe(true);
+    expect(readFileSync(site, 'utf8')).toBe(original);
     expect((await effective(m, 'alice')).password).toBe('yes');
   });
 });

@@ -124,6 +124,38 @@ describe('enable: sequence numbers', () => {
   });
 });
 
+describe('enable: an interrupted change is finished first (#6)', () => {
+  test('every enable with work runs the actions\' recover step first, even for a request without SSH changes; its warning is in the status', async () => {
+    const { system, user, runtime } = setup();
+    const order: string[] = [];
+    const ssh = Object.assign(new RecordingAction('ssh'), {
+      recover: () => {
+        order.push('recover');
+        return Promise.resolve([{ name: 'sshd_recovery', result: 'warning' as const, message: '/etc/ssh/sshd_config was changed since; kept' }]);
+      },
+    });
+    const original = user.apply.bind(user);
+    user.apply = (plan) => {
+      order.push('user');
+      return original(plan);
+    };
+    runtime.loadActions = () => Promise.resolve([user, ssh]);
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    expect(await enable(runtime, createInvocation(system, '3'))).toBe(0);
+    expect(order).toEqual(['recover', 'user']);
+    expect(ssh.requests).toEqual([]);
+    const status = statusOf(system, 3);
+    expect(status.status).toBe('success');
+    expect(status.substatus[0]).toMatchObject({ name: 'sshd_recovery', status: 'warning' });
+    expect(statusContractViolations(statusText(system, 3) ?? '')).toEqual([]);
+    // A request that fails validation still gets the recovery, and reports it.
+    writeSettings(system, 4, { reset_ssh: 'maybe', no_such_setting: 1 }, null);
+    expect(await enable(runtime, createInvocation(system, '4'))).toBe(1);
+    expect(order).toEqual(['recover', 'user', 'recover']);
+    expect(statusOf(system, 4).substatus[0]).toMatchObject({ name: 'sshd_recovery', status: 'warning' });
+  });
+});
+
 describe('enable: failures always leave an error status', () => {
   test.each([
     ['missing settings file', (system: ReturnType<typeof createAgentLayout>) => void system, 'SETTINGS_MISSING'],
