@@ -100,7 +100,11 @@ describe.skipIf(reason !== undefined)('ssh action in the sandbox', () => {
     // Bounded and idempotent: a second reset adds nothing.
     const again = await runActionInSandbox(box, emptyRequest({ resetSsh: true }));
     expect(again.outcomes.find((outcome) => outcome.name === 'firewall')?.result).toBe('unchanged');
-    expect((await box.sh('iptables -S INPUT | grep -c -- "--dport 22 -j ACCEPT"')).stdout.trim()).toBe('1');
+    // Each added rule says it is ours (#8), as the tools themselves list it.
+    for (const tool of ['iptables', 'ip6tables']) {
+      expect((await box.sh(`${tool} -S INPUT | grep -c -- "--dport 22 -m comment --comment vmaccess -j ACCEPT"`)).stdout.trim()).toBe('1');
+    }
+    expect((await box.sh('nft list chain inet guard input | grep -c \'tcp dport 22 accept comment "vmaccess"\'')).stdout.trim()).toBe('1');
   }, 180_000);
 
   test('restore_backup_ssh after a change brings back the original file', async () => {

@@ -17,6 +17,10 @@ describe('iptables listing', () => {
     expect(iptablesAccepts(AZURE_LINUX, 2222)).toBe(false);
   });
 
+  test('our own marked rule counts as accepting (a second reset adds nothing)', () => {
+    expect(iptablesAccepts('-P INPUT DROP\n-A INPUT -p tcp -m tcp --dport 2222 -m comment --comment vmaccess -j ACCEPT\n', 2222)).toBe(true);
+  });
+
   test('accept-all policy does not block; a REJECT rule does', () => {
     expect(iptablesBlocks('-P INPUT ACCEPT\n-A INPUT -i lo -j ACCEPT\n')).toBe(false);
     expect(iptablesBlocks('-P INPUT ACCEPT\n-A INPUT -p tcp -j REJECT --reject-with tcp-reset\n')).toBe(true);
@@ -54,7 +58,7 @@ describe('nftables', () => {
 
   test('policy drop without an accept for 22: insert one', () => {
     expect(nftMissingAccepts(ruleset('drop', []), [22], () => false)).toEqual([
-      { description: 'nftables: accept tcp/22 in inet filter input', commands: [{ file: 'nft', args: ['insert', 'rule', 'inet', 'filter', 'input', 'tcp', 'dport', '22', 'accept'] }] },
+      { description: 'nftables: accept tcp/22 in inet filter input', commands: [{ file: 'nft', args: ['insert', 'rule', 'inet', 'filter', 'input', 'tcp', 'dport', '22', 'accept', 'comment', '"vmaccess"'] }] },
     ]);
   });
 
@@ -72,12 +76,46 @@ describe('nftables', () => {
 });
 
 describe('planFirewall / applyFirewall', () => {
-  test('firewalld running: only firewalld, runtime and permanent', async () => {
+  test('firewalld running: only firewalld; runtime port now, permanent through the vmaccess-ssh service it creates (#8)', async () => {
     const system = new FakeSystem();
     system.onCommand('firewall-cmd', (call) => ({ exitCode: call.args[0] === '--state' ? 0 : 1, stdout: 'running\n' }));
-    const plan = await planFirewall(system, [2222]);
-    expect(plan.rules.map((rule) => rule.commands.map((command) => command.args.join(' ')))).toEqual([['--add-port=2222/tcp', '--permanent --add-port=2222/tcp']]);
+    const plan = await planFirewall(system, [2222, 22]);
+    expect(plan.rules.map((rule) => rule.commands.map((command) => command.args.join(' ')))).toEqual([
+      [
+        '--permanent --new-service=vmaccess-ssh',
+        '--permanent --service=vmaccess-ssh --set-short=vmaccess',
+        '--permanent --service=vmaccess-ssh --set-description=SSH port(s) opened by the VMAccess extension (vmaccess) for reset_ssh',
+        '--add-port=2222/tcp',
+        '--permanent --service=vmaccess-ssh --add-port=2222/tcp',
+        '--permanent --add-service=vmaccess-ssh',
+      ],
+      ['--add-port=22/tcp', '--permanent --service=vmaccess-ssh --add-port=22/tcp', '--permanent --add-service=vmaccess-ssh'],
+    ]);
     expect(system.calls.some((call) => call.file === 'iptables')).toBe(false);
+  });
+
+  test('firewalld with the vmaccess-ssh service already there (an earlier reset): only the port is added to it', async () => {
+    const system = new FakeSystem();
+    system.onCommand('firewall-cmd', (call) => ({ exitCode: call.args[0] === '--state' || call.args.includes('--info-service=vmaccess-ssh') ? 0 : 1 }));
+    const plan = await planFirewall(system, [2222]);
+    expect(plan.rules.map((rule) => rule.commands.map((command) => command.args.join(' ')))).toEqual([
+      ['--add-port=2222/tcp', '--permanent --service=vmaccess-ssh --add-port=2222/tcp', '--permanent --add-service=vmaccess-ssh'],
+    ]);
+  });
+
+  test('ufw active without the port: the rule carries the vmaccess comment', async () => {
+    const system = notInstalled(new FakeSystem(), 'firewall-cmd');
+    system.onCommand('ufw', () => ({ stdout: 'Status: active\n\nTo Action From\n80/tcp ALLOW Anywhere\n' }));
+    const plan = await planFirewall(system, [22]);
+    expect(plan.rules.map((rule) => rule.commands)).toEqual([[{ file: 'ufw', args: ['allow', '22/tcp', 'comment', 'vmaccess'] }]]);
+  });
+
+  test('iptables without the comment match: the unmarked rule still opens the port', async () => {
+    const system = new FakeSystem();
+    system.onCommand('iptables', (call) => ({ exitCode: call.args.includes('comment') ? 2 : 0 }));
+    const rule = { description: 'iptables: accept tcp/22', commands: [{ file: 'iptables', args: ['-m', 'comment'] }], fallback: [{ file: 'iptables', args: ['plain'] }] };
+    expect(await applyFirewall(system, { rules: [rule], notes: [] })).toEqual({ added: ['iptables: accept tcp/22'], failed: [] });
+    expect(system.commandsRun('iptables').map((call) => call.args.join(' '))).toEqual(['-m comment', 'plain']);
   });
 
   test('ufw active and already allowing OpenSSH: nothing to add', async () => {
@@ -106,7 +144,10 @@ describe('planFirewall / applyFirewall', () => {
     expect(plan.rules.map((rule) => rule.description)).toEqual(['iptables: accept tcp/22 at the top of INPUT', 'ip6tables: accept tcp/22 at the top of INPUT']);
     const result = await applyFirewall(system, plan);
     expect(result).toEqual({ added: plan.rules.map((rule) => rule.description), failed: [] });
-    expect(inserted).toEqual(['iptables -w 10 -I INPUT 1 -p tcp -m tcp --dport 22 -j ACCEPT', 'ip6tables -w 10 -I INPUT 1 -p tcp -m tcp --dport 22 -j ACCEPT']);
+    expect(inserted).toEqual([
+      'iptables -w 10 -I INPUT 1 -p tcp -m tcp --dport 22 -m comment --comment vmaccess -j ACCEPT',
+      'ip6tables -w 10 -I INPUT 1 -p tcp -m tcp --dport 22 -m comment --comment vmaccess -j ACCEPT',
+    ]);
   });
 
   test('a failing command is reported, not thrown', async () => {

@@ -9,6 +9,15 @@ import type { System } from '../../system/system.js';
  * a timeout (the original could loop forever waiting for the firewall).
  */
 
+/**
+ * Every rule the extension adds says it is ours, so an audit or a later clean-up can
+ * find exactly those: `-m comment --comment vmaccess` (iptables/ip6tables), an nft
+ * rule comment, a ufw rule comment, and under firewalld (whose ports and rich rules
+ * carry no comment) a firewalld service of our own, described as the extension's.
+ */
+export const RULE_MARK = 'vmaccess';
+export const FIREWALLD_SERVICE = 'vmaccess-ssh';
+
 export interface FirewallCommand {
   file: string;
   args: string[];
@@ -18,6 +27,8 @@ export interface FirewallRule {
   /** Human-readable, for the plan and the status: `iptables: accept tcp/22 in INPUT`. */
   description: string;
   commands: FirewallCommand[];
+  /** Run instead when `commands` fail (iptables without the comment match: an unmarked rule beats a closed port). */
+  fallback?: FirewallCommand[];
 }
 
 export interface FirewallPlan {
@@ -116,7 +127,8 @@ export function nftMissingAccepts(rulesetJson: string, ports: readonly number[],
       if (chainRules.some((rule) => exprAcceptsTcpPort(rule?.expr, port))) continue;
       rules.push({
         description: `nftables: accept tcp/${port} in ${chain.family} ${chain.table} ${chain.name}`,
-        commands: [{ file: 'nft', args: ['insert', 'rule', chain.family, chain.table, chain.name, 'tcp', 'dport', String(port), 'accept'] }],
+        // nft parses its arguments as one line: the comment needs its quotes.
+        commands: [{ file: 'nft', args: ['insert', 'rule', chain.family, chain.table, chain.name, 'tcp', 'dport', String(port), 'accept', 'comment', `"${RULE_MARK}"`] }],
       });
     }
   }
@@ -125,24 +137,49 @@ export function nftMissingAccepts(rulesetJson: string, ports: readonly number[],
 
 const IPTABLES_NFT_TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
 
+/**
+ * firewalld: the port opens now in the runtime configuration, and for good through a
+ * permanent service of the extension's own (`vmaccess-ssh`, described as ours), which
+ * is what the runtime configuration becomes at the next reload or boot. A permanent
+ * service cannot be used at runtime without `firewall-cmd --reload`, which would drop
+ * every runtime-only rule an admin has added, so it is not reloaded.
+ */
+async function planFirewalld(system: System, ports: readonly number[], plan: FirewallPlan): Promise<void> {
+  const missing: number[] = [];
+  for (const port of ports) {
+    const open = (await runQuiet(system, 'firewall-cmd', [`--query-port=${port}/tcp`])).ok || (port === 22 && (await runQuiet(system, 'firewall-cmd', ['--query-service=ssh'])).ok);
+    if (open) plan.notes.push(`firewalld already allows tcp/${port}`);
+    else missing.push(port);
+  }
+  if (missing.length === 0) return;
+  const permanent = (...args: string[]): FirewallCommand => ({ file: 'firewall-cmd', args: ['--permanent', ...args] });
+  const exists = (await runQuiet(system, 'firewall-cmd', ['--permanent', `--info-service=${FIREWALLD_SERVICE}`])).ok;
+  const setup: FirewallCommand[] = exists
+    ? []
+    : [
+        permanent(`--new-service=${FIREWALLD_SERVICE}`),
+        permanent(`--service=${FIREWALLD_SERVICE}`, `--set-short=${RULE_MARK}`),
+        permanent(`--service=${FIREWALLD_SERVICE}`, '--set-description=SSH port(s) opened by the VMAccess extension (vmaccess) for reset_ssh'),
+      ];
+  for (const [index, port] of missing.entries()) {
+    plan.rules.push({
+      description: `firewalld: allow tcp/${port} (runtime, and permanent in the ${FIREWALLD_SERVICE} service)`,
+      commands: [
+        ...(index === 0 ? setup : []),
+        { file: 'firewall-cmd', args: [`--add-port=${port}/tcp`] },
+        permanent(`--service=${FIREWALLD_SERVICE}`, `--add-port=${port}/tcp`),
+        permanent(`--add-service=${FIREWALLD_SERVICE}`),
+      ],
+    });
+  }
+}
+
 export async function planFirewall(system: System, ports: readonly number[]): Promise<FirewallPlan> {
   const plan: FirewallPlan = { rules: [], notes: [] };
 
   const firewalld = await runQuiet(system, 'firewall-cmd', ['--state']);
   if (firewalld.ok) {
-    for (const port of ports) {
-      const open = (await runQuiet(system, 'firewall-cmd', [`--query-port=${port}/tcp`])).ok || (port === 22 && (await runQuiet(system, 'firewall-cmd', ['--query-service=ssh'])).ok);
-      if (open) plan.notes.push(`firewalld already allows tcp/${port}`);
-      else {
-        plan.rules.push({
-          description: `firewalld: allow tcp/${port} (runtime and permanent)`,
-          commands: [
-            { file: 'firewall-cmd', args: [`--add-port=${port}/tcp`] },
-            { file: 'firewall-cmd', args: ['--permanent', `--add-port=${port}/tcp`] },
-          ],
-        });
-      }
-    }
+    await planFirewalld(system, ports, plan);
     return plan;
   }
 
@@ -150,7 +187,7 @@ export async function planFirewall(system: System, ports: readonly number[]): Pr
   if (ufw.ok && /^Status: active/m.test(ufw.stdout)) {
     for (const port of ports) {
       if (ufwAllows(ufw.stdout, port)) plan.notes.push(`ufw already allows tcp/${port}`);
-      else plan.rules.push({ description: `ufw: allow tcp/${port}`, commands: [{ file: 'ufw', args: ['allow', `${port}/tcp`] }] });
+      else plan.rules.push({ description: `ufw: allow tcp/${port}`, commands: [{ file: 'ufw', args: ['allow', `${port}/tcp`, 'comment', RULE_MARK] }] });
     }
     return plan;
   }
@@ -174,9 +211,11 @@ export async function planFirewall(system: System, ports: readonly number[]): Pr
     for (const port of ports) {
       if (iptablesAccepts(listing.stdout, port)) plan.notes.push(`${tool} already accepts tcp/${port}`);
       else {
+        const rule = ['-w', '10', '-I', 'INPUT', '1', '-p', 'tcp', '-m', 'tcp', '--dport', String(port)];
         plan.rules.push({
           description: `${tool}: accept tcp/${port} at the top of INPUT`,
-          commands: [{ file: tool, args: ['-w', '10', '-I', 'INPUT', '1', '-p', 'tcp', '-m', 'tcp', '--dport', String(port), '-j', 'ACCEPT'] }],
+          commands: [{ file: tool, args: [...rule, '-m', 'comment', '--comment', RULE_MARK, '-j', 'ACCEPT'] }],
+          fallback: [{ file: tool, args: [...rule, '-j', 'ACCEPT'] }],
         });
       }
     }
@@ -201,15 +240,17 @@ export interface FirewallResult {
 export async function applyFirewall(system: System, plan: FirewallPlan): Promise<FirewallResult> {
   const result: FirewallResult = { added: [], failed: [] };
   for (const rule of plan.rules) {
-    let ok = true;
-    for (const command of rule.commands) {
-      const run = await system.run(command.file, command.args, { timeoutMs: TIMEOUT_MS });
-      if (!run.started || run.exitCode !== 0) {
-        ok = false;
-        break;
-      }
-    }
+    let ok = await runAll(system, rule.commands);
+    if (!ok && rule.fallback !== undefined) ok = await runAll(system, rule.fallback);
     (ok ? result.added : result.failed).push(rule.description);
   }
   return result;
+}
+
+async function runAll(system: System, commands: readonly FirewallCommand[]): Promise<boolean> {
+  for (const command of commands) {
+    const run = await system.run(command.file, command.args, { timeoutMs: TIMEOUT_MS });
+    if (!run.started || run.exitCode !== 0) return false;
+  }
+  return true;
 }
