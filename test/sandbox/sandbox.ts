@@ -119,7 +119,10 @@ export interface Sandbox {
   startSshd(): Promise<void>;
   /** Stop sshd (SysV script or `systemctl stop ssh.socket ssh.service`, then any leftover listener). */
   stopSshd(): Promise<void>;
-  /** True when 127.0.0.1:22 answers with an SSH banner (which starts a socket-activated sshd) and an sshd process is alive. */
+  /**
+   * True when 127.0.0.1:22 answers with an SSH banner (which starts a socket-activated
+   * sshd) and, without an init system, an sshd process is alive.
+   */
   sshdRunning(): Promise<boolean>;
   /** Pid (inside the sandbox) of the listening sshd, if any: stable across SIGHUP, new on restart. */
   sshdPid(): Promise<number | undefined>;
@@ -389,7 +392,9 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   };
 
-  const sshdRunning = async (): Promise<boolean> => (await bannerAnswers()) && (await exec(['pgrep', '-x', 'sshd'])).exitCode === 0;
+  // Under systemd only sshd can answer on port 22 (and with an Accept=yes socket, the
+  // per-connection sshd is gone again once the probe hangs up).
+  const sshdRunning = async (): Promise<boolean> => (await bannerAnswers()) && (init === 'systemd' || (await exec(['pgrep', '-x', 'sshd'])).exitCode === 0);
 
   // Under systemd: ssh.socket when it is enabled (socket activation), else ssh.service.
   const sshdStartCommand = async (): Promise<string[]> => {
