@@ -1,4 +1,4 @@
-import type { Sandbox, SandboxAdmin } from './sandbox.js';
+import type { Sandbox, SandboxAdmin } from './sandbox-api.js';
 
 /**
  * What an Azure image looks like after provisioning: an admin user with the deployment's

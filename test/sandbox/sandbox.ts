@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -7,141 +6,19 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { bootContainer, removeCgroups, stopContainer, type BootedContainer } from './nspawn.js';
 import { provision } from './provision.js';
-import { ensureRootfs, SANDBOX_SUITE, type SandboxSuite } from './rootfs.js';
+import { launchWithoutInit } from './unshare-launch.js';
+import { ensureRootfs, SANDBOX_SUITE } from './rootfs.js';
+import type { ExecOptions, ExecResult, GeneratedKey, Sandbox, SandboxAdmin, SandboxOptions, SshAuth } from './sandbox-api.js';
 
 /** PATH inside the sandbox: the usual one of a Debian root shell. No node on it. */
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_ADMIN_USER = 'azureadmin';
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
-const START_TIMEOUT_MS = 30_000;
 const DESTROY_STEP_TIMEOUT_MS = 15_000;
 
 const sandboxDir = path.dirname(fileURLToPath(import.meta.url));
 
-export interface ExecOptions {
-  /** Written to the program's standard input (secrets go here, never into argv). */
-  input?: string | Uint8Array;
-  /** Extra environment on top of PATH, HOME=/root, LC_ALL=C. */
-  env?: Record<string, string>;
-  /** Kill the program (SIGKILL, inside the sandbox) after this long. Default 60 s. */
-  timeoutMs?: number;
-  /** Working directory inside the sandbox. Default `/`. */
-  cwd?: string;
-  /** Use exactly `env` as the environment (no PATH/HOME/LC_ALL defaults). */
-  bareEnv?: boolean;
-}
-
-export interface ExecResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-export interface SshAuth {
-  /** Private key path inside the sandbox. */
-  identityFile?: string;
-  /** Password, given to sshpass through its environment (never argv). */
-  password?: string;
-}
-
-export interface GeneratedKey {
-  /** Private key path inside the sandbox (root-owned, 0600). */
-  privateKeyPath: string;
-  /** The public key line, `type base64 comment`. */
-  publicKey: string;
-}
-
-/**
- * How a sandbox runs: `sysv` has no init system (a shell is pid 1, sshd starts from
- * Debian's SysV script); `systemd` boots the root with systemd-nspawn, systemd as pid 1
- * and sshd under ssh.service as Debian enables it.
- */
-export type SandboxInit = 'sysv' | 'systemd';
-
-export interface SandboxOptions {
-  /** Debian release of the root (default bookworm). */
-  suite?: SandboxSuite;
-  /** Init system (default `sysv`). */
-  init?: SandboxInit;
-  /** Create the admin user, its key, sudoers line and ovf-env.xml (default true). */
-  provision?: boolean;
-  /** Start sshd after provisioning (default true; needs provision or your own set-up). */
-  startSshd?: boolean;
-  /** Name of the provisioned admin user (default `azureadmin`). */
-  adminUser?: string;
-}
-
-export interface SandboxAdmin {
-  name: string;
-  /** The admin's private key inside the sandbox. */
-  privateKeyPath: string;
-  publicKey: string;
-}
-
-export interface Sandbox {
-  /**
-   * Host path of the sandbox's root (`/proc/<init pid>/root`). Good for a quick look;
-   * absolute symlinks inside resolve against the HOST root when followed from here,
-   * so read and write through readFile/writeFile, which resolve inside the sandbox.
-   */
-  readonly root: string;
-  /** Host pid of the sandbox's init (pid 1 inside). */
-  readonly initPid: number;
-  /** Host temp dir holding the overlay's upper and work dirs. */
-  readonly tempDir: string;
-  /** Set when the sandbox was provisioned. */
-  readonly admin: SandboxAdmin | undefined;
-  readonly suite: SandboxSuite;
-  readonly init: SandboxInit;
-  /** Run argv inside the sandbox as root; never throws on a non-zero exit. */
-  exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
-  /** Like exec, but throws (with the output) when the exit code is not 0. */
-  execOk(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
-  /** Run a shell script inside (bash -c), never throws on a non-zero exit. */
-  sh(script: string, options?: ExecOptions): Promise<ExecResult>;
-  /** Write a file inside the sandbox (parents created), as root, with mode (default 0644). */
-  writeFile(pathInside: string, data: string | Uint8Array, mode?: number): Promise<void>;
-  /** Bytes of a file inside the sandbox, or undefined when it does not exist. */
-  readFile(pathInside: string): Promise<Buffer | undefined>;
-  /** UTF-8 text of a file inside the sandbox, or undefined when it does not exist. */
-  readText(pathInside: string): Promise<string | undefined>;
-  /** Whether a path exists inside (lstat, symlinks not followed). */
-  exists(pathInside: string): Promise<boolean>;
-  /** Generate a key pair with ssh-keygen inside the sandbox, under /root/e2e-keys. */
-  generateKey(name: string, type?: 'ed25519' | 'rsa' | 'ecdsa'): Promise<GeneratedKey>;
-  /** Log in over SSH to 127.0.0.1:22 from inside the sandbox with the real client and run command. */
-  ssh(user: string, auth: SshAuth, command: string, options?: { timeoutMs?: number; input?: string }): Promise<ExecResult>;
-  /**
-   * Start sshd: Debian's SysV script, or under systemd `systemctl start` of ssh.socket
-   * when that is enabled, else ssh.service. Throws if it does not answer.
-   */
-  startSshd(): Promise<void>;
-  /** Stop sshd (SysV script or `systemctl stop ssh.socket ssh.service`, then any leftover listener). */
-  stopSshd(): Promise<void>;
-  /**
-   * True when 127.0.0.1:22 answers with an SSH banner (which starts a socket-activated
-   * sshd) and, without an init system, an sshd process is alive.
-   */
-  sshdRunning(): Promise<boolean>;
-  /** Pid (inside the sandbox) of the listening sshd, if any: stable across SIGHUP, new on restart. */
-  sshdPid(): Promise<number | undefined>;
-  /**
-   * How many times sshd started listening since the sandbox started (starts, restarts and
-   * SIGHUP reloads all log "Server listening"), from /var/log/sshd.log.
-   */
-  sshdListenCount(): Promise<number>;
-  /** Bind-mount a host file or directory read-only at pathInside (created if missing). */
-  bindHostPath(hostPath: string, pathInside: string): Promise<void>;
-  /** Undo bindHostPath. */
-  unbind(pathInside: string): Promise<void>;
-  /**
-   * Kill every process, detach loop devices the sandbox attached, drop its mounts and
-   * remove its temp dir. Safe to call twice. With keep (or VMACCESS_SANDBOX_KEEP=1) it
-   * prints how to enter and remove the sandbox instead.
-   */
-  destroy(options?: { keep?: boolean }): Promise<void>;
-}
+export type { ExecOptions, ExecResult, GeneratedKey, Sandbox, SandboxAdmin, SandboxInit, SandboxOptions, SshAuth } from './sandbox-api.js';
 
 function assertInsidePath(pathInside: string): void {
   if (!pathInside.startsWith('/') || pathInside.includes('\0')) throw new Error(`sandbox path must be absolute: ${pathInside}`);
@@ -165,15 +42,6 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Child pids of a process (the init that `unshare --fork` started). */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /** Device numbers (major:minor) of every mount in a mount table. */
 function mountDevices(mountinfo: string): Set<string> {
   const devices = new Set<string>();
@@ -183,49 +51,6 @@ function mountDevices(mountinfo: string): Set<string> {
   }
   return devices;
 }
-
-/** Starts sandbox-init.sh as pid 1 of fresh namespaces (no init system inside). */
-async function launchWithoutInit(lower: string, upper: string, work: string, merged: string): Promise<{ launcherPid: number; initPid: number }> {
-  const launcher = spawn(
-    'unshare',
-    ['--mount', '--pid', '--net', '--uts', '--ipc', '--fork', '--kill-child', '--propagation', 'private', '--', '/bin/sh', path.join(sandboxDir, 'sandbox-init.sh'), lower, upper, work, merged],
-    // Own session, so a kept sandbox outlives the test process.
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let output = '';
-  const ready = new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), START_TIMEOUT_MS);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes('ready\n')) {
-        clearTimeout(timer);
-        resolve(true);
-      }
-    };
-    launcher.stdout.on('data', onData);
-    launcher.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    launcher.on('exit', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-    launcher.on('error', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-  });
-  const launcherPid = launcher.pid;
-  const isReady = await ready;
-  const initPid = launcherPid === undefined ? undefined : childrenOf(launcherPid)[0];
-  if (!isReady || initPid === undefined || launcherPid === undefined) {
-    if (launcherPid !== undefined && isAlive(launcherPid)) process.kill(launcherPid, 'SIGKILL');
-    throw new Error(`the sandbox did not start: ${output.trim()}`);
-  }
-  launcher.stdout.destroy();
-  launcher.stderr.destroy();
-  launcher.unref();
-  return { launcherPid, initPid };
-}
-
 
 /**
  * Starts a fresh sandbox: overlay over the cached Debian root, own namespaces (or a
