@@ -20,13 +20,14 @@ const FETCH_TIMEOUT_MS = 300_000;
 const BOOT_TIMEOUT_MS = 60_000;
 
 /**
- * Until systemd answers on its private socket, systemctl fails at once; then
- * `is-system-running --wait` blocks until start-up is over. Prints the final state.
+ * Until systemd answers on its private socket, systemctl says `offline` (or nothing)
+ * at once; then `is-system-running --wait` blocks until start-up is over. Prints the
+ * final state; the caller's `timeout` bounds the loop.
  */
 const WAIT_RUNNING = [
   'while :; do',
   '  state=$(systemctl is-system-running --wait 2>/dev/null)',
-  '  case $state in initializing|starting|"") sleep 0.1 ;; *) echo "$state"; exit 0 ;; esac',
+  '  case $state in running|degraded|maintenance|stopping) echo "$state"; exit 0 ;; *) sleep 0.1 ;; esac',
   'done',
 ].join('\n');
 
