@@ -86,6 +86,13 @@ export async function passwordGrant({ sandbox, agent, proof }: ScenarioContext, 
   // instances remove again when they end.
   const check = await sandbox.exec(['sh', '-c', 'mkdir -p /run/sshd && sshd -t']);
   expect(check.exitCode, check.stderr).toBe(0);
+  // What this release's sshd itself makes of the files for each user (older sshd -C
+  // wants user, host and addr all given).
+  const effective = async (user: string): Promise<string> =>
+    /^passwordauthentication (\S+)$/m.exec((await sandbox.execOk(['sshd', '-T', '-C', `user=${user},host=client,addr=127.0.0.1`])).stdout)?.[1] ?? '';
+  expect(await effective('frank')).toBe('yes');
+  expect(await effective('erin')).toBe('no');
+  proof('sshd -T -C: passwordauthentication yes for frank, no for erin');
   expect(await sandbox.sshdRunning()).toBe(true);
   const admin = sandbox.admin;
   if (admin !== undefined) expect((await keyLoginWithSudo(sandbox, admin.name, admin.privateKeyPath)).exitCode).toBe(0);
