@@ -176,7 +176,10 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       });
     }
     const changed = result.outcomes.filter((outcome) => outcome.result === 'changed').map((outcome) => outcome.message);
-    const message = changed.length === 0 ? 'Enable succeeded: everything was already as requested.' : `Enable succeeded: ${changed.join('; ')}`;
+    // A warning (a password set while sshd is stopped) must be seen where people look first.
+    const warned = result.outcomes.filter((outcome) => outcome.result === 'warning').map((outcome) => `warning: ${outcome.message}`);
+    const said = [...changed, ...warned];
+    const message = said.length === 0 ? 'Enable succeeded: everything was already as requested.' : `Enable succeeded: ${said.join('; ')}`;
     return await finish({ code: undefined, message, substatus, complete: true });
   } catch (error) {
     if (!isVmaccessError(error)) {

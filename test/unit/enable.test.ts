@@ -156,6 +156,17 @@ describe('enable: an interrupted change is finished first (#6)', () => {
   });
 });
 
+describe('enable: warnings', () => {
+  test('a step that ends in a warning is named in the status message, not only in its substatus', async () => {
+    const { system, user, runtime } = setup();
+    user.outcomes = [{ name: 'sshd', result: 'warning', message: 'sshd was not reloaded: sshd is not running' }];
+    writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
+    expect(await enable(runtime, createInvocation(system, '3'))).toBe(0);
+    expect(statusOf(system, 3)).toMatchObject({ status: 'success', message: 'Enable succeeded: warning: sshd was not reloaded: sshd is not running' });
+    expect(statusOf(system, 3).substatus[0]).toMatchObject({ name: 'sshd', status: 'warning' });
+  });
+});
+
 describe('enable: failures always leave an error status', () => {
   test.each([
     ['missing settings file', (system: ReturnType<typeof createAgentLayout>) => void system, 'SETTINGS_MISSING'],

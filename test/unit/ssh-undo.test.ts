@@ -92,6 +92,17 @@ describe('an interrupted run found by a later enable (#6)', () => {
     expect(system.text('/etc/ssh/sshd_config.d/10-new.conf')).toBeUndefined();
   });
 
+  test('a link changed since (now a file someone wrote) is kept, and the report names the old link target', async () => {
+    const system = linkedMachine();
+    const undo = createUndoRecord(system, JOURNAL);
+    await undo.remember('/etc/ssh/sshd_config', 'Port 2222\n');
+    await system.writeFileAtomic('/etc/ssh/sshd_config', 'Port 2222\n');
+    system.addFile('/etc/ssh/sshd_config', 'Port 22\n# admin\n');
+    const report = await recoverJournal(system, JOURNAL, KEPT);
+    expect(report).toEqual({ restored: [], conflicts: [{ path: '/etc/ssh/sshd_config', link: 'sshd_config.managed' }] });
+    expect(system.text('/etc/ssh/sshd_config')).toBe('Port 22\n# admin\n');
+  });
+
   test('a journal without digests (written before they were recorded) never overwrites a changed file', async () => {
     const system = new FakeSystem().addFile('/etc/ssh/sshd_config', 'admin edit\n');
     system.addFile(`${JOURNAL}/file-0`, 'Port 22\n');

@@ -101,7 +101,7 @@ export async function applySshPlan(plan: ActionPlan<SshPlanDetail>, context: Act
   // was made on the files as they are after that, and reloads sshd whatever else changes).
   if (detail.recovery.length > 0) {
     const report = await recoverJournal(context.system, journalDir(context.paths), keptDirFor(context.paths.stateDir, context.system.now()));
-    outcomes.push({ name: 'sshd_recovery', result: 'changed', message: `An earlier run stopped while changing the SSH server configuration; restored ${report.restored.join(', ')}.` });
+    if (report.restored.length > 0) outcomes.push({ name: 'sshd_recovery', result: 'changed', message: `An earlier run stopped while changing the SSH server configuration; restored ${report.restored.join(', ')}.` });
     if (report.conflicts.length > 0) outcomes.push({ name: 'sshd_recovery', result: 'warning', message: describeConflicts(report) });
     context.logger.info({ step: 'sshd', recovered: report.restored, conflicts: report.conflicts }, 'interrupted change rolled back');
   }

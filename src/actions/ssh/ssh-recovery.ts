@@ -21,7 +21,10 @@ export function keptDirFor(stateDir: string, now: Date): string {
 }
 
 export function describeConflicts(report: RecoveryReport): string {
-  const items = report.conflicts.map((conflict) => (conflict.kept === undefined ? `${conflict.path} (did not exist before that run)` : `${conflict.path} (the earlier version is kept at ${conflict.kept})`));
+  const items = report.conflicts.map((conflict) => {
+    if (conflict.kept !== undefined) return `${conflict.path} (the earlier version is kept at ${conflict.kept})`;
+    return conflict.link !== undefined ? `${conflict.path} (was a symbolic link to ${conflict.link})` : `${conflict.path} (did not exist before that run)`;
+  });
   return `An earlier run stopped while changing the SSH server configuration, and these files were changed since; they were left as they are: ${items.join(', ')}.`;
 }
 

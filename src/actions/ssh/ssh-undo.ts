@@ -170,8 +170,8 @@ export async function judgeJournal(system: System, journalDir: string): Promise<
 
 export interface RecoveryReport {
   restored: string[];
-  /** Paths someone changed after the interrupted run: kept as they are; `kept` holds the journal's copy when there is one. */
-  conflicts: { path: string; kept?: string }[];
+  /** Paths someone changed after the interrupted run: kept as they are; `kept` holds the journal's copy of a file, `link` a link's target. */
+  conflicts: { path: string; kept?: string; link?: string }[];
 }
 
 /**
@@ -188,9 +188,10 @@ export async function recoverJournal(system: System, journalDir: string, keptDir
     } else if (verdict === 'conflict') {
       const kept = path.join(keptDir, file);
       if (state.kind === 'absent') report.conflicts.push({ path: file });
+      else if (state.kind === 'link') report.conflicts.push({ path: file, link: state.target });
       else {
         await system.mkdir(path.dirname(kept), { recursive: true, mode: 0o700 });
-        await putBack(system, kept, state.kind === 'file' ? { ...state, mode: 0o600 } : state);
+        await system.writeFileAtomic(kept, state.content, { mode: 0o600 });
         report.conflicts.push({ path: file, kept });
       }
     }
