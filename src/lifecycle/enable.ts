@@ -21,6 +21,9 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'PROTECTED_SETTINGS_CERT_MISSING',
   'PROTECTED_SETTINGS_CONSUMED',
   'SETTINGS_UNREADABLE',
+  // An empty or truncated file is damage the agent repairs when it next writes the file.
+  'SETTINGS_EMPTY',
+  'SETTINGS_NOT_JSON',
   'SSHD_NOT_RUNNING',
   'SSHD_ROLLED_BACK',
   'DISK_BUSY',

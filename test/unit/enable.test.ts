@@ -128,6 +128,7 @@ describe('enable: failures always leave an error status', () => {
   test.each([
     ['missing settings file', (system: ReturnType<typeof createAgentLayout>) => void system, 'SETTINGS_MISSING'],
     ['settings that are not JSON', (system: ReturnType<typeof createAgentLayout>) => system.addFile(`${env.configFolder}/4.settings`, '{"runtimeSettings": [{'), 'SETTINGS_NOT_JSON'],
+    ['an empty settings file (not the agent\'s 0-byte 0.settings)', (system: ReturnType<typeof createAgentLayout>) => system.addFile(`${env.configFolder}/4.settings`, ''), 'SETTINGS_EMPTY'],
     [
       'undecryptable protected settings',
       (system: ReturnType<typeof createAgentLayout>) =>
