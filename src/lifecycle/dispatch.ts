@@ -19,7 +19,7 @@ export function outcomeFromError(name: string, error: unknown): StepOutcome {
 export function toSubstatus(outcome: StepOutcome): Substatus {
   return {
     name: outcome.name,
-    status: outcome.result === 'failed' ? 'error' : 'success',
+    status: outcome.result === 'failed' ? 'error' : outcome.warning === undefined ? 'success' : 'warning',
     code: outcome.result === 'failed' ? numericCode(outcome.code ?? 'INTERNAL') : 0,
     message: outcome.result === 'failed' && outcome.code !== undefined ? `[${outcome.code}] ${outcome.message}` : `${outcome.result}: ${outcome.message}`,
   };

@@ -134,6 +134,9 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     expect(outcomeFor(outcomes, badExt4.device).message).toMatch(/: errors found: e2fsck -f -n: errors found \(exit 4\); Entry 'dir' in \/ \(2\) has deleted\/unused inode/);
     expect(outcomeFor(outcomes, badXfs.device).message).toContain('errors found: xfs_repair -n: corruption found (exit 1)');
     expect(outcomeFor(outcomes, cleanXfs.device).message).toContain('clean: xfs_repair -n: clean (exit 0)');
+    // Devices with errors carry the repair_disk request that fixes them; clean ones do not.
+    for (const bad of [badExt4, badXfs]) expect(outcomeFor(outcomes, bad.device).warning).toContain(`run repair_disk with disk_name "${bad.device}"`);
+    expect(outcomeFor(outcomes, cleanXfs.device).warning).toBeUndefined();
     expect(outcomeFor(outcomes, cleanMounted.device).message).toContain(`(ext4, mounted at ${cleanMounted.mountPoint}): clean: superblock state clean, 0 errors recorded`);
     // xfs keeps no error counter on disk: the kernel's health report is what there is.
     expect(outcomeFor(outcomes, mountedXfs.device).message).toContain(
