@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { FileInfo, RunOptions, RunResult, System, WriteOptions } from '../../src/system/system.js';
+import type { FileInfo, KernelLock, RunOptions, RunResult, System, WriteOptions } from '../../src/system/system.js';
 
 /**
  * An in-memory System with real state: files, directories and symlinks keyed by
@@ -247,6 +247,20 @@ export class FakeSystem implements System {
       .filter((key) => key !== real && key.startsWith(prefix) && !key.slice(prefix.length).includes('/'))
       .map((key) => key.slice(prefix.length));
     return Promise.resolve(names.sort());
+  }
+
+  /** Kernel lock names held, as tryHoldKernelLock sees them. */
+  readonly heldLocks = new Set<string>();
+
+  tryHoldKernelLock(name: string): Promise<KernelLock | undefined> {
+    if (this.heldLocks.has(name)) return Promise.resolve(undefined);
+    this.heldLocks.add(name);
+    return Promise.resolve({
+      release: () => {
+        this.heldLocks.delete(name);
+        return Promise.resolve();
+      },
+    });
   }
 
   isProcessAlive(pid: number): Promise<boolean> {
