@@ -180,6 +180,18 @@ export function createRealSystem(): System {
       }
     },
 
+    signalProcess(pid, signal) {
+      // Never a group or "every process": only one positive pid.
+      if (!Number.isSafeInteger(pid) || pid <= 1) return Promise.reject(new Error(`refusing to signal pid ${pid}`));
+      try {
+        process.kill(pid, signal);
+        return Promise.resolve(true);
+      } catch (error) {
+        if (errnoCode(error) === 'ESRCH') return Promise.resolve(false);
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+
     async tryHoldKernelLock(name) {
       const { createServer } = await import('node:net');
       // A Linux abstract unix socket: bind is atomic and the kernel unbinds it when the

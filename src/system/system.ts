@@ -75,6 +75,8 @@ export interface System {
   listDir(path: string): Promise<string[] | undefined>;
   /** Whether a process with this pid exists. */
   isProcessAlive(pid: number): Promise<boolean>;
+  /** Send a signal to one process; false when there is no such process. */
+  signalProcess(pid: number, signal: 'SIGTERM' | 'SIGKILL'): Promise<boolean>;
   /**
    * Take the machine-wide name `name` for as long as this process lives (or until
    * release), or undefined when another process holds it. Taking it is one atomic

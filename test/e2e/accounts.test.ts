@@ -89,6 +89,25 @@ scenario('remove_user: account, home and sudoers line gone, admin untouched', as
   proof('admin home unchanged, admin key login + sudo');
 });
 
+scenario('remove_user of an account with running processes: they are ended, the account is gone', async ({ sandbox, agent, proof }) => {
+  await sandbox.execOk(['useradd', '--create-home', '--shell', '/bin/bash', 'erin']);
+  // A job left running as erin: userdel alone refuses ("currently used by process").
+  await sandbox.sh('setsid setpriv --reuid=erin --regid=erin --clear-groups sleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 0.3');
+  const before = await sandbox.execOk(['pgrep', '-u', 'erin', '-x', 'sleep']);
+  expect(before.stdout.trim(), 'the sleep of erin is running').not.toBe('');
+  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { remove_user: 'erin' } });
+  expectEnable(outcome, 'success');
+  const removal = (outcome.status.status.substatus ?? []).find((entry) => entry.name === 'remove_user');
+  expect(removal?.formattedMessage.message).toMatch(/ended 1 process of the account first/);
+  expect((await sandbox.exec(['id', 'erin'])).exitCode).not.toBe(0);
+  expect(await sandbox.exists('/home/erin')).toBe(false);
+  const pid = before.stdout.trim().split('\n')[0] ?? '';
+  // Gone, or a zombie waiting for the sandbox's init to reap it: either way no longer running.
+  const state = await sandbox.exec(['sh', '-c', 'sed -n "s/^State:[[:space:]]*\\([A-Z]\\).*/\\1/p" "/proc/$1/status" 2>/dev/null', 'state', pid]);
+  expect(['', 'Z']).toContain(state.stdout.trim());
+  proof('a sleep running as erin was ended, id erin fails, /home/erin gone; the status counts 1 process');
+});
+
 scenario('username alone: the keys from provisioning (ovf-env.xml) are deployed again', async ({ sandbox, agent, proof }) => {
   const admin = sandbox.admin;
   if (admin === undefined) throw new Error('no admin');

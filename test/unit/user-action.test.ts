@@ -526,6 +526,31 @@ describe('remove_user', () => {
     expect(machine.system.commandsRun('useradd')).toEqual([]);
   });
 
+  test('processes of the account are ended before userdel (TERM, then KILL for those that ignore it); others untouched', async () => {
+    machine.system.addDir('/proc').addProcess(1, 1001, 'init-lookalike').addProcess(700, 1001, 'systemd').addProcess(701, 1001, 'sleep').addProcess(702, 1000, 'bash');
+    machine.system.ignoresTerm.add(701);
+    const quick = createUserAction({ processes: { sleep: () => Promise.resolve(), graceMs: 400, killWaitMs: 400 } });
+    const outcomes = byName(await quick.apply(await quick.plan(removeRequest('bob'), machine.context), machine.context));
+    expect(outcomes['remove_user']).toMatchObject({ result: 'changed' });
+    expect(outcomes['remove_user']?.message).toContain('ended 2 processes of the account first');
+    expect(machine.system.signals).toEqual([
+      { pid: 700, signal: 'SIGTERM' },
+      { pid: 701, signal: 'SIGTERM' },
+      { pid: 701, signal: 'SIGKILL' },
+    ]);
+    // pid 1 and another account's process are never signalled.
+    expect(await machine.system.lstat('/proc/1')).toBeDefined();
+    expect(await machine.system.lstat('/proc/702')).toBeDefined();
+    expect(passwdLine('bob')).toBeUndefined();
+  });
+
+  test('no processes: nothing signalled, and the message says nothing about processes', async () => {
+    machine.system.addDir('/proc').addProcess(702, 1000, 'bash');
+    const outcomes = byName(await apply(removeRequest('bob')));
+    expect(machine.system.signals).toEqual([]);
+    expect(outcomes['remove_user']?.message).not.toContain('process');
+  });
+
   test('userdel refuses (logged in): error, sudo line kept', async () => {
     machine.system.onCommand('userdel', () => ({ exitCode: 8, stderr: 'userdel: user bob is currently used by process 4242\n' }));
     const outcomes = byName(await apply(removeRequest('bob')));

@@ -321,6 +321,7 @@ export async function planRemoval(name: string, context: ActionContext, parts: P
       ? `delete "${name}" (uid ${entry.uid}), its home ${entry.home} and mail spool (userdel --remove)`
       : `delete "${name}" (uid ${entry.uid}); keep its home because ${removeHome.reason ?? 'it is not safe to delete'}`,
   });
+  parts.notes.push(`processes still running as uid ${entry.uid} are ended first (loginctl terminate-user where logind runs, then SIGTERM, up to 5 s, SIGKILL)`);
   parts.notes.push(`the ssh action drops any per-user sshd settings vmaccess made for "${name}"`);
   await planSudoers(context, (current) => removeSudoersUser(current, name), parts);
   return { kind: 'remove', entry, removeHome };
