@@ -42,6 +42,9 @@ export function repairCommand(fstype: string | undefined, device: string): { fil
   return { file: 'fsck', args: ['-t', fstype, '-y', device] };
 }
 
+/** Mount options that take a permission away; a remount keeps every one of them. */
+const RESTRICTIVE_OPTIONS: ReadonlySet<string> = new Set(['ro', 'nosuid', 'nodev', 'noexec']);
+
 /** Options to mount with again: what the kernel showed, minus what it only displays. */
 export function remountOptions(mount: MountEntry): string[] {
   return mount.options.filter((option) => option !== 'seclabel');
@@ -81,12 +84,17 @@ async function mountAgain(mount: MountEntry, target: RepairTarget, primary: stri
     return `${mount.target} (bind of ${root}${options.includes('ro') ? ', ro' : ''})`;
   }
   const fstype = target.fstype ?? mount.fstype;
+  // Options that restrict what the filesystem allows: no fallback may drop one, or a
+  // noexec/nosuid data disk would come back able to run (setuid) programs.
+  const restrictive = options.filter((option) => RESTRICTIVE_OPTIONS.has(option));
+  const keep = (candidate: readonly string[]): string[] => [...candidate, ...restrictive.filter((option) => !candidate.includes(option))];
   const attempts: { options: string[]; label: string }[] = [{ options, label: options.join(',') }];
   if (target.fstab !== undefined && normalizeMountPoint(target.fstab.file) === normalizeMountPoint(mount.target)) {
-    attempts.push({ options: target.fstab.options, label: `${target.fstab.options.join(',')} from fstab` });
+    const fromFstab = keep(target.fstab.options);
+    attempts.push({ options: fromFstab, label: `${fromFstab.join(',')} from fstab` });
   }
-  // Last resort, but never writable when it was read-only before.
-  if (options.includes('ro')) attempts.push({ options: ['ro'], label: 'ro with default options' });
+  // Last resort: the kernel's defaults, but never writable, suid, dev or exec when it was not before.
+  if (restrictive.length > 0) attempts.push({ options: restrictive, label: `${restrictive.join(',')} with default options` });
   else attempts.push({ options: [], label: 'default options' });
   let last: RunResult | undefined;
   for (const attempt of attempts) {
@@ -95,7 +103,11 @@ async function mountAgain(mount: MountEntry, target: RepairTarget, primary: stri
     if (last.exitCode === 0) return `${mount.target} (${attempt.label})`;
     context.logger.debug({ target: mount.target, exitCode: last.exitCode }, 'disk: mount attempt failed');
   }
-  throw new RepairFailure('DISK_REPAIR_FAILED', `could not mount ${target.device.path} at ${mount.target} again: ${last === undefined ? 'no attempt' : failureLine(last)}`);
+  const kept = restrictive.length > 0 ? `, never without ${restrictive.join(',')}` : '';
+  throw new RepairFailure(
+    'DISK_REPAIR_FAILED',
+    `could not mount ${target.device.path} at ${mount.target} again: ${last === undefined ? 'no attempt' : failureLine(last)} So it was left unmounted: mount it by hand with -o ${options.join(',') || 'defaults'}${kept}`,
+  );
 }
 
 async function remountAll(mounts: readonly MountEntry[], target: RepairTarget, context: RepairRunContext): Promise<string[]> {
