@@ -145,6 +145,24 @@ describe('repair_disk on ext4', () => {
     expect(outcome?.message).toContain('never without nosuid,nodev,noexec');
   });
 
+  test('another filesystem mounted on top of its mount point: refused, nothing unmounted', async () => {
+    // sdd1 was mounted over /datadisk after sdc1: umount /datadisk would take sdd1 off.
+    const system = createDiskWorld({ mounts: `${BASE_MOUNTS}\n/dev/sdc1 /datadisk ext4 rw,relatime 0 0\n/dev/sdd1 /datadisk xfs rw,relatime 0 0`, devices: ROOT_DISK });
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
+    expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_BUSY' });
+    expect(outcome?.message).toContain('mounted on top of it (/dev/sdd1 on /datadisk)');
+    expect(system.commandsRun('umount')).toEqual([]);
+    expect(system.commandsRun('e2fsck')).toEqual([]);
+  });
+
+  test('the target mounted on top of another filesystem is the one umount takes off: repaired', async () => {
+    const system = createDiskWorld({ mounts: `${BASE_MOUNTS}\n/dev/sdd1 /datadisk xfs rw,relatime 0 0\n/dev/sdc1 /datadisk ext4 rw,relatime 0 0`, devices: ROOT_DISK });
+    system.onCommand('e2fsck', () => ({ exitCode: 0 }));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
+    expect(outcome?.result).not.toBe('failed');
+    expect(system.commandsRun('umount').map((call) => call.args)).toEqual([['/datadisk']]);
+  });
+
   test('if it cannot be mounted again, the outcome is a failure that says where', async () => {
     const system = mountedWorld();
     system.onCommand('e2fsck', () => ({ exitCode: 0 }));

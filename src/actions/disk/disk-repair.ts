@@ -289,6 +289,23 @@ function submounts(target: RepairTarget, inventory: DiskInventory): string[] {
 }
 
 /**
+ * Mounts of other filesystems stacked on one of the target's mount points. The mount
+ * table lists mounts in the order they were made, so a later entry at the same point
+ * hides the target's: `umount <point>` would take that one off instead.
+ */
+export function stackedOver(target: RepairTarget, inventory: DiskInventory): string[] {
+  const own = new Set(target.mounts);
+  const stacked: string[] = [];
+  inventory.mounts.forEach((mount, index) => {
+    if (own.has(mount)) return;
+    const point = normalizeMountPoint(mount.target);
+    const hidden = target.mounts.some((candidate) => normalizeMountPoint(candidate.target) === point && inventory.mounts.indexOf(candidate) < index);
+    if (hidden) stacked.push(`${mount.source} on ${mount.target}`);
+  });
+  return stacked;
+}
+
+/**
  * The repair tool for this target, or why repair_disk will not touch it: decided before
  * anything changes, by plan and by apply alike.
  */
@@ -298,6 +315,10 @@ export function repairDecision(
 ): { command: { file: string; args: string[] } } | { refused: { code: ErrorCode; text: string } } {
   const command = repairCommand(target.fstype, target.device.path);
   if ('refused' in command) return { refused: { code: 'DISK_REPAIR_FAILED', text: `Not repaired: ${command.refused}.` } };
+  const stacked = stackedOver(target, inventory);
+  if (stacked.length > 0) {
+    return { refused: { code: 'DISK_BUSY', text: `Another filesystem is mounted on top of it (${stacked.join(', ')}), so unmounting would take that one off; unmount it first.` } };
+  }
   const below = submounts(target, inventory);
   if (below.length > 0) return { refused: { code: 'DISK_BUSY', text: `Filesystems are mounted below it (${below.join(', ')}); unmount them first.` } };
   const partial = partialOnly(target, inventory);
