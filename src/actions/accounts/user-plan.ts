@@ -180,7 +180,10 @@ async function planPassword(detail: AccountDetail, password: string, context: Ac
   const hash = shadow === undefined ? undefined : usableHash(shadow.hash);
   const same = hash === undefined ? false : await passwordMatches(system, password, hash);
   const locked = shadow !== undefined && isPasswordLocked(shadow.hash);
-  if (same !== true) parts.commands.push({ argv: ['chpasswd'], why: `set the password of "${name}"; name and password on stdin, never in arguments` });
+  if (same !== true) {
+    parts.commands.push({ argv: ['perl', '-e', '<crypt(3) of stdin>'], why: `hash the password with this distribution's method; password on stdin, never in arguments` });
+    parts.commands.push({ argv: ['chpasswd', '-e'], why: `set the password of "${name}"; name and hash on stdin, past PAM's quality checks` });
+  }
   // chpasswd normally clears a lock; usermod --unlock also runs if the lock is still there after it.
   if (same === true && locked) parts.commands.push({ argv: ['usermod', '--unlock', '--', name], why: 'the password is right but locked' });
   const changes = same !== true || locked;
