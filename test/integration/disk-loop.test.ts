@@ -250,6 +250,22 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     }
   });
 
+  test('repair_disk refuses a filesystem with another one mounted on top of its mount point, unmounting nothing', async () => {
+    const image = await makeImage(sandbox, 'stacked-ext4', 'ext4', { corrupt: false, mounted: true });
+    // A tmpfs mounted over it later: `umount /stacked-ext4` would take the tmpfs off.
+    await sh(sandbox, `mount -t tmpfs stacked-top ${q(image.mountPoint)}`);
+    try {
+      const outcomes = await run(sandbox, { mode: 'repair', diskName: image.device });
+      expect(outcomes).toHaveLength(1);
+      expect(outcomes[0]).toMatchObject({ name: `disk:${image.device}`, result: 'failed', code: 'DISK_BUSY' });
+      expect(outcomes[0]?.message).toContain(`mounted on top of it (stacked-top on ${image.mountPoint})`);
+      const table = ((await sandbox.readText('/proc/self/mounts')) ?? '').split('\n').filter((line) => line.split(' ')[1] === image.mountPoint);
+      expect(table.map((line) => line.split(' ')[0])).toEqual([image.device, 'stacked-top']);
+    } finally {
+      await sandbox.sh(`umount ${q(image.mountPoint)}`);
+    }
+  });
+
   test('repair_disk refuses a filesystem holding the guest agent directory, touching nothing', async () => {
     const image = await makeImage(sandbox, 'agent-lib', 'ext4', { corrupt: true, mounted: false });
     await sh(sandbox, `mkdir -p /var/lib/waagent && mount ${image.device} /var/lib/waagent`);
