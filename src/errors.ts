@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   PROTECTED_SETTINGS_CERT_MISSING: { status: 14, summary: 'the certificate for the protected settings is missing' },
   PROTECTED_SETTINGS_UNDECRYPTABLE: { status: 15, summary: 'the protected settings cannot be decrypted' },
   PROTECTED_SETTINGS_CONSUMED: { status: 16, summary: 'the protected settings were already used and scrubbed' },
+  SETTINGS_EMPTY: { status: 17, summary: 'the settings file for this sequence number is empty' },
+  SETTINGS_TOO_LARGE: { status: 18, summary: 'the settings are larger or nested deeper than any valid request' },
   // handler environment and runtime
   HANDLER_ENVIRONMENT_INVALID: { status: 20, summary: 'HandlerEnvironment.json is missing or malformed' },
   PREREQUISITE_MISSING: { status: 21, summary: 'a program the handler needs is missing' },

@@ -70,6 +70,12 @@ export interface StepOutcome {
   message: string;
   /** Set when result is `failed`. */
   code?: ErrorCode;
+  /**
+   * Something a person must act on although the step itself did its job (check_disk
+   * found errors): the substatus and the top-level status become `warning`, and this
+   * text, which names the request that fixes it, goes into the top-level message.
+   */
+  warning?: string;
 }
 
 /**

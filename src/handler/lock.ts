@@ -1,19 +1,20 @@
 import { VmaccessError } from '../errors.js';
-import type { System } from '../system/system.js';
+import type { KernelLock, System } from '../system/system.js';
 
 /**
- * One enable at a time. The lock is a file created with O_EXCL holding the owner's
- * pid; a holder that died (the agent SIGKILLs the process group on timeout) leaves
- * the file behind, so a lock whose pid is gone, or that is older than any command
- * may run, is taken over.
+ * One enable at a time. The mutual exclusion is a kernel lock (System.tryHoldKernelLock)
+ * named after the lock file: taking it is atomic and the kernel drops it when the
+ * holder dies (the agent SIGKILLs the process group on timeout), so there is never a
+ * stale lock to take over. The old design, a lock file created with O_EXCL and
+ * removed when it looked stale, let two waiters both remove-then-create and both
+ * win. The file is still written: it names the holder's pid for people, errors and
+ * uninstall, and its presence alone means nothing.
  */
 
 export interface LockOptions {
   /** How long to wait for a live holder. */
   waitMs?: number;
   pollMs?: number;
-  /** A lock older than this is stale whatever its pid says (enable's limit is 300 s). */
-  staleMs?: number;
   pid: number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -33,9 +34,16 @@ function parseRecord(text: string | undefined): LockRecord | undefined {
     const value: unknown = JSON.parse(text);
     if (typeof value === 'object' && value !== null && typeof (value as LockRecord).pid === 'number') return value as LockRecord;
   } catch {
-    // an unreadable lock (e.g. a crash between create and write) counts as stale
+    // a record being replaced, or left by a crash mid-write: the pid is just unknown
   }
   return undefined;
+}
+
+/** The kernel lock's name for a lock file: short (abstract socket names are limited) and per file. */
+export function kernelLockName(file: string): string {
+  let hash = 0x811c9dc5;
+  for (const char of file) hash = Math.imul(hash ^ (char.codePointAt(0) ?? 0), 0x01000193) >>> 0;
+  return `vmaccess-lock-${hash.toString(16).padStart(8, '0')}`;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -43,33 +51,37 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export async function acquireLock(system: System, file: string, options: LockOptions): Promise<Lock> {
   const waitMs = options.waitMs ?? 120_000;
   const pollMs = options.pollMs ?? 250;
-  const staleMs = options.staleMs ?? 15 * 60_000;
   const sleep = options.sleep ?? defaultSleep;
-  const record: LockRecord = { pid: options.pid, since: system.now().toISOString() };
+  const name = kernelLockName(file);
   let waited = 0;
-  for (;;) {
-    if (await system.createExclusive(file, JSON.stringify(record), { mode: 0o600 })) {
-      return {
-        release: async () => {
-          const current = parseRecord(await system.readText(file));
-          if (current?.pid === options.pid) await system.remove(file);
-        },
-      };
-    }
-    const holder = parseRecord(await system.readText(file));
-    const info = await system.lstat(file);
-    const age = info === undefined ? 0 : system.now().getTime() - info.mtimeMs;
-    const isStale = holder === undefined || !(await system.isProcessAlive(holder.pid)) || age > staleMs;
-    if (isStale) {
-      await system.remove(file);
-      continue;
-    }
+  let held: KernelLock | undefined;
+  while ((held = await system.tryHoldKernelLock(name)) === undefined) {
     if (waited >= waitMs) {
-      throw new VmaccessError('ENABLE_BUSY', `Another vmaccess command (pid ${holder.pid}) is still running.`, {
+      const holder = parseRecord(await system.readText(file));
+      const who = holder === undefined ? 'Another vmaccess command' : `Another vmaccess command (pid ${holder.pid})`;
+      throw new VmaccessError('ENABLE_BUSY', `${who} is still running.`, {
         hint: 'It will finish or be stopped by the guest agent; apply the extension again afterwards.',
       });
     }
     await sleep(pollMs);
     waited += pollMs;
   }
+  const kernelLock = held;
+  const record: LockRecord = { pid: options.pid, since: system.now().toISOString() };
+  try {
+    await system.writeFileAtomic(file, JSON.stringify(record), { mode: 0o600 });
+  } catch (error) {
+    await kernelLock.release();
+    throw error;
+  }
+  return {
+    release: async () => {
+      try {
+        const current = parseRecord(await system.readText(file));
+        if (current?.pid === options.pid) await system.remove(file);
+      } finally {
+        await kernelLock.release();
+      }
+    },
+  };
 }

@@ -53,7 +53,8 @@ export async function readSequenceState(system: System, environment: HandlerEnvi
       hint: 'The guest agent writes it before enable; apply the extension again.',
     });
   }
-  const settings = parseSettingsFile(text);
+  // The agent's own 0-byte 0.settings says "no settings for this handler" (contract §2.1).
+  const settings = parseSettingsFile(text, { file, isNoSettingsMarker: seq === 0 });
   const mrseq = await readMrseq(system, environment.handlerDir);
   const stored = await readStatus(system, environment.statusFolder, seq);
   return { file, text, settings, isApplied: isAlreadyApplied(seq, mrseq, stored, settings) };
@@ -64,7 +65,7 @@ export async function readSequenceState(system: System, environment: HandlerEnvi
  * writes it back on its next pass, so this runs on every enable. True when it wrote.
  */
 export async function scrubSettingsFile(system: System, state: SequenceState): Promise<boolean> {
-  const scrubbed = scrubSettingsText(state.text);
+  const scrubbed = scrubSettingsText(state.text, state.file);
   if (scrubbed === undefined) return false;
   await system.writeFileAtomic(state.file, scrubbed);
   return true;

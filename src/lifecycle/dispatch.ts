@@ -19,7 +19,7 @@ export function outcomeFromError(name: string, error: unknown): StepOutcome {
 export function toSubstatus(outcome: StepOutcome): Substatus {
   return {
     name: outcome.name,
-    status: outcome.result === 'failed' ? 'error' : outcome.result === 'warning' ? 'warning' : 'success',
+    status: outcome.result === 'failed' ? 'error' : outcome.result === 'warning' || outcome.warning !== undefined ? 'warning' : 'success',
     code: outcome.result === 'failed' ? numericCode(outcome.code ?? 'INTERNAL') : 0,
     message: outcome.result === 'failed' && outcome.code !== undefined ? `[${outcome.code}] ${outcome.message}` : `${outcome.result}: ${outcome.message}`,
   };

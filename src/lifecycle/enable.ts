@@ -4,7 +4,7 @@ import { VmaccessError, isVmaccessError, type ErrorCode } from '../errors.js';
 import { acquireLock } from '../handler/lock.js';
 import { readSequenceState, scrubSettingsFile, type SequenceState } from '../handler/sequence-state.js';
 import { resolveSequenceNumber, writeMrseq } from '../handler/sequence.js';
-import { numericCode, writeStatus, type CompletionRecord, type Substatus } from '../handler/status.js';
+import { numericCode, writeStatus, type CompletionRecord, type StatusValue, type Substatus } from '../handler/status.js';
 import { isEmptyRequest } from '../settings/request.js';
 import type { StepOutcome } from '../actions/action.js';
 import type { Invocation, Runtime } from './runtime.js';
@@ -22,6 +22,9 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'PROTECTED_SETTINGS_CERT_MISSING',
   'PROTECTED_SETTINGS_CONSUMED',
   'SETTINGS_UNREADABLE',
+  // An empty or truncated file is damage the agent repairs when it next writes the file.
+  'SETTINGS_EMPTY',
+  'SETTINGS_NOT_JSON',
   'SSHD_NOT_RUNNING',
   'SSHD_ROLLED_BACK',
   'DISK_BUSY',
@@ -35,6 +38,8 @@ function today(now: Date): string {
 
 interface Finish {
   code: ErrorCode | undefined;
+  /** `warning` when the work is done but a person must act (see StepOutcome.warning). */
+  status?: StatusValue;
   message: string;
   substatus: Substatus[];
   complete: boolean;
@@ -85,7 +90,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       seq,
       {
         operation: 'Enable',
-        status: failed ? 'error' : 'success',
+        status: failed ? 'error' : (outcome.status ?? 'success'),
         code: numericCode(outcome.code),
         message: outcome.message,
         substatus: [...recovered, ...outcome.substatus],
@@ -95,7 +100,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     );
     if (outcome.complete) await writeMrseq(system, environment.handlerDir, seq);
     await invocation.events.emit({ taskName: 'Enable', level: failed ? 'Error' : 'Informational', message: `seq ${seq}: ${outcome.message}` });
-    runtime.print(failed ? `enable failed [${outcome.code}]` : 'enable succeeded');
+    runtime.print(failed ? `enable failed [${outcome.code}]` : outcome.status === 'warning' ? 'enable succeeded with warnings' : 'enable succeeded');
     logger.info({ seq, code: outcome.code, complete: outcome.complete }, 'enable finished');
     return failed ? 1 : 0;
   };
@@ -176,10 +181,13 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       });
     }
     const changed = result.outcomes.filter((outcome) => outcome.result === 'changed').map((outcome) => outcome.message);
-    // A warning (a password set while sshd is stopped) must be seen where people look first.
-    const warned = result.outcomes.filter((outcome) => outcome.result === 'warning').map((outcome) => `warning: ${outcome.message}`);
-    const said = [...changed, ...warned];
-    const message = said.length === 0 ? 'Enable succeeded: everything was already as requested.' : `Enable succeeded: ${said.join('; ')}`;
+    // A warning (check_disk found errors, a password set while sshd is stopped) must be seen where people look first.
+    const attention = result.outcomes.flatMap((outcome) => (outcome.warning !== undefined ? [outcome.warning] : outcome.result === 'warning' ? [outcome.message] : []));
+    if (attention.length > 0) {
+      const done = changed.length === 0 ? '' : ` Done: ${changed.join('; ')}`;
+      return await finish({ code: undefined, status: 'warning', message: `Enable finished with a warning: ${attention.join('; ')}.${done}`, substatus, complete: true });
+    }
+    const message = changed.length === 0 ? 'Enable succeeded: everything was already as requested.' : `Enable succeeded: ${changed.join('; ')}`;
     return await finish({ code: undefined, message, substatus, complete: true });
   } catch (error) {
     if (!isVmaccessError(error)) {

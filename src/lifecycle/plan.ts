@@ -1,6 +1,7 @@
 import { createSshChangeRequests, type Action } from '../actions/action.js';
 import { publicPlan, renderPlan, type ActionContext, type ActionPlan } from '../actions/plan.js';
 import { VmaccessError, isVmaccessError, type ErrorCode } from '../errors.js';
+import { assertJsonBounds, assertTextSize } from '../settings/json-bounds.js';
 import { isEmptyRequest, type VmaccessRequest } from '../settings/request.js';
 import { parseRequest } from '../settings/schema.js';
 import type { Runtime } from './runtime.js';
@@ -20,12 +21,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export async function readPlanRequest(runtime: Runtime, file: string): Promise<{ publicSettings: Record<string, unknown>; protectedSettings: Record<string, unknown> }> {
   const text = await runtime.system.readText(file);
   if (text === undefined) throw new VmaccessError('SETTINGS_MISSING', `The request file ${file} does not exist.`);
+  if (text.trim() === '') throw new VmaccessError('SETTINGS_EMPTY', `The request file ${file} is empty.`);
+  assertTextSize(text, `The request file ${file}`);
   let document: unknown;
   try {
     document = JSON.parse(text);
   } catch {
     throw new VmaccessError('SETTINGS_NOT_JSON', `The request file ${file} is not valid JSON.`);
   }
+  assertJsonBounds(document, `The request file ${file}`);
   if (!isPlainObject(document)) throw new VmaccessError('SETTINGS_NOT_JSON', 'The request must be a JSON object with publicSettings and protectedSettings.');
   const section = (name: string): Record<string, unknown> => {
     const value = document[name];

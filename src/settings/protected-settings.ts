@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { VmaccessError } from '../errors.js';
 import type { System } from '../system/system.js';
+import { assertJsonBounds, assertTextSize } from './json-bounds.js';
 
 /**
  * Protected settings are base64 DER CMS EnvelopedData for the certificate named by
@@ -58,6 +59,7 @@ export async function decryptProtectedSettings(
       hint: 'Check that the settings were encrypted to the current certificate of this VM.',
     });
   }
+  assertTextSize(result.stdout, 'The decrypted protected settings');
   let parsed: unknown;
   try {
     parsed = JSON.parse(result.stdout);
@@ -67,5 +69,6 @@ export async function decryptProtectedSettings(
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new VmaccessError('PROTECTED_SETTINGS_UNDECRYPTABLE', 'The decrypted protected settings are not a JSON object.');
   }
+  assertJsonBounds(parsed, 'The decrypted protected settings');
   return parsed as Record<string, unknown>;
 }

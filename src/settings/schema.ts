@@ -148,6 +148,8 @@ export function mergeSections(
   ];
   for (const [section, object] of sections) {
     for (const [key, value] of Object.entries(object)) {
+      // ARM templates emit null for every parameter left unset: null means "not given".
+      if (value === null) continue;
       const where = `${section}.${key}`;
       if (!KNOWN_FIELDS.includes(key)) {
         const suggestion = closestField(key);
@@ -166,13 +168,18 @@ export function mergeSections(
         }
         continue;
       }
-      const expected: SettingsSection = (PUBLIC_FIELDS as readonly string[]).includes(key) ? 'publicSettings' : 'protectedSettings';
+      const expected = expectedSection(key);
       if (section !== expected) warnings.push(`${where} belongs in ${expected}; it was used anyway`);
       values[key] = value;
       origin[key] = section;
     }
   }
   return { merged: { values, origin }, problems, warnings };
+}
+
+/** The section a field belongs in; names a field the request did not send (e.g. a missing disk_name). */
+export function expectedSection(key: string): SettingsSection {
+  return (PUBLIC_FIELDS as readonly string[]).includes(key) ? 'publicSettings' : 'protectedSettings';
 }
 
 function crossFieldProblems(fields: Fields, context: ValidationContext, name: (key: keyof Fields) => string): Problem[] {
@@ -210,14 +217,14 @@ function crossFieldProblems(fields: Fields, context: ValidationContext, name: (k
   return problems;
 }
 
-function toRequest(fields: Fields, warnings: string[]): VmaccessRequest {
+function toRequest(fields: Fields, warnings: string[], name: (key: keyof Fields) => string): VmaccessRequest {
   const username = fields.username === '' ? undefined : fields.username;
   const removeUser = fields.remove_user === '' ? undefined : fields.remove_user;
   const password = fields.password === '' ? undefined : fields.password;
   const sshKey = fields.ssh_key?.trim() === '' ? undefined : fields.ssh_key;
-  if (fields.password === '') warnings.push('protectedSettings.password is empty and was ignored');
-  if (fields.ssh_key !== undefined && sshKey === undefined) warnings.push('protectedSettings.ssh_key is empty and was ignored');
-  if (fields.disk_name !== undefined && fields.repair_disk !== true) warnings.push('publicSettings.disk_name is only used with repair_disk and was ignored');
+  if (fields.password === '') warnings.push(`${name('password')} is empty and was ignored`);
+  if (fields.ssh_key !== undefined && sshKey === undefined) warnings.push(`${name('ssh_key')} is empty and was ignored`);
+  if (fields.disk_name !== undefined && fields.repair_disk !== true) warnings.push(`${name('disk_name')} is only used with repair_disk and was ignored`);
 
   let account: AccountRequest | undefined;
   if (username !== undefined) {
@@ -254,7 +261,7 @@ export function parseRequest(
   context: ValidationContext,
 ): VmaccessRequest {
   const { merged, problems, warnings } = mergeSections(publicSettings, protectedSettings);
-  const name = (key: string): string => `${merged.origin[key] ?? 'protectedSettings'}.${key}`;
+  const name = (key: string): string => `${merged.origin[key] ?? expectedSection(key)}.${key}`;
   const parsed = fieldsSchema.safeParse(merged.values);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -270,5 +277,5 @@ export function parseRequest(
       hint: 'Correct the request and apply the extension again.',
     });
   }
-  return toRequest(parsed.data, warnings);
+  return toRequest(parsed.data, warnings, name);
 }

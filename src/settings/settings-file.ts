@@ -1,10 +1,13 @@
 import { VmaccessError } from '../errors.js';
+import { assertJsonBounds, assertTextSize } from './json-bounds.js';
 
 /**
  * `config/<seq>.settings` as the guest agent writes it (contract §2.1): one
  * runtimeSettings element with publicSettings (object or null), protectedSettings
- * (base64 CMS or null) and the certificate thumbprint (or null). A 0-byte file
- * means the handler has no settings at all.
+ * (base64 CMS or null) and the certificate thumbprint (or null). The agent writes
+ * a 0-byte `0.settings` when the goal state has no settings for the handler at
+ * all (contract §2.1); any other empty or truncated file is damage (a full disk, a
+ * crash mid-write) and is reported naming the file, never read as "nothing asked".
  */
 
 /** What vmaccess writes in place of the protected blob once it has been used. */
@@ -29,8 +32,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function notJson(detail: string): VmaccessError {
-  return new VmaccessError('SETTINGS_NOT_JSON', `The settings file is not in the guest agent's format: ${detail}.`, {
+export interface SettingsFileOptions {
+  /** The file's path, named in errors. */
+  file?: string;
+  /** True only for the agent's 0-byte `0.settings` of a handler without settings. */
+  isNoSettingsMarker?: boolean;
+}
+
+function notJson(file: string, detail: string): VmaccessError {
+  return new VmaccessError('SETTINGS_NOT_JSON', `The settings file ${file} is not in the guest agent's format: ${detail}.`, {
     hint: 'Apply the extension again so the agent rewrites it.',
   });
 }
@@ -40,49 +50,59 @@ interface HandlerSettingsLocation {
   document: Record<string, unknown>;
 }
 
-function locateHandlerSettings(text: string): HandlerSettingsLocation {
+function locateHandlerSettings(text: string, file: string): HandlerSettingsLocation {
+  assertTextSize(text, `The settings file ${file}`);
   let document: unknown;
   try {
     document = JSON.parse(text);
   } catch {
-    throw notJson('it is not valid JSON');
+    throw notJson(file, 'it is not valid JSON (truncated or damaged)');
   }
-  if (!isPlainObject(document)) throw notJson('the top level is not an object');
+  assertJsonBounds(document, `The settings file ${file}`);
+  if (!isPlainObject(document)) throw notJson(file, 'the top level is not an object');
   const runtimeSettings = document.runtimeSettings;
-  if (!Array.isArray(runtimeSettings) || runtimeSettings.length === 0) throw notJson('runtimeSettings is not a non-empty array');
+  if (!Array.isArray(runtimeSettings) || runtimeSettings.length === 0) throw notJson(file, 'runtimeSettings is not a non-empty array');
   const first: unknown = runtimeSettings[0];
-  if (!isPlainObject(first) || !isPlainObject(first.handlerSettings)) throw notJson('runtimeSettings[0].handlerSettings is not an object');
+  if (!isPlainObject(first) || !isPlainObject(first.handlerSettings)) throw notJson(file, 'runtimeSettings[0].handlerSettings is not an object');
   return { handlerSettings: first.handlerSettings, document };
 }
 
-function parsePublic(value: unknown): Record<string, unknown> {
+function parsePublic(value: unknown, file: string): Record<string, unknown> {
   if (value === null || value === undefined) return {};
   // FastTrack goal states carry publicSettings as a JSON string (the agent normally parses it).
   if (typeof value === 'string') {
     if (value.trim() === '') return {};
+    let parsed: unknown;
     try {
-      const parsed: unknown = JSON.parse(value);
-      if (isPlainObject(parsed)) return parsed;
+      parsed = JSON.parse(value);
     } catch {
-      // fall through to the error below
+      throw notJson(file, 'publicSettings is a string that is not a JSON object');
     }
-    throw notJson('publicSettings is a string that is not a JSON object');
+    assertJsonBounds(parsed, `publicSettings in ${file}`);
+    if (isPlainObject(parsed)) return parsed;
+    throw notJson(file, 'publicSettings is a string that is not a JSON object');
   }
-  if (!isPlainObject(value)) throw notJson('publicSettings is not an object');
+  if (!isPlainObject(value)) throw notJson(file, 'publicSettings is not an object');
   return value;
 }
 
-export function parseSettingsFile(text: string): SettingsFile {
-  if (text.trim() === '') {
+export function parseSettingsFile(text: string, options: SettingsFileOptions = {}): SettingsFile {
+  const file = options.file ?? 'for this sequence number';
+  if (text === '' && options.isNoSettingsMarker === true) {
     return { publicSettings: {}, protectedSettings: undefined, thumbprint: undefined, isScrubbed: false, digest: digestOf({}) };
   }
-  const { handlerSettings } = locateHandlerSettings(text);
-  const publicSettings = parsePublic(handlerSettings.publicSettings);
+  if (text.trim() === '') {
+    throw new VmaccessError('SETTINGS_EMPTY', `The settings file ${file} is empty.`, {
+      hint: 'The guest agent rewrites it on its next pass; restart the agent or apply the extension again.',
+    });
+  }
+  const { handlerSettings } = locateHandlerSettings(text, file);
+  const publicSettings = parsePublic(handlerSettings.publicSettings, file);
   const rawProtected = handlerSettings.protectedSettings;
   const rawThumbprint = handlerSettings.protectedSettingsCertThumbprint;
-  if (rawProtected !== null && rawProtected !== undefined && typeof rawProtected !== 'string') throw notJson('protectedSettings is not a string');
+  if (rawProtected !== null && rawProtected !== undefined && typeof rawProtected !== 'string') throw notJson(file, 'protectedSettings is not a string');
   if (rawThumbprint !== null && rawThumbprint !== undefined && typeof rawThumbprint !== 'string') {
-    throw notJson('protectedSettingsCertThumbprint is not a string');
+    throw notJson(file, 'protectedSettingsCertThumbprint is not a string');
   }
   const protectedText = typeof rawProtected === 'string' && rawProtected.trim() !== '' ? rawProtected : undefined;
   const isScrubbed = protectedText === SCRUBBED_MARKER;
@@ -115,9 +135,9 @@ function digestOf(publicSettings: Record<string, unknown>): string {
  * undefined when there is nothing to scrub. Everything else is kept, so the file
  * stays valid JSON in the agent's shape.
  */
-export function scrubSettingsText(text: string): string | undefined {
+export function scrubSettingsText(text: string, file = 'being scrubbed'): string | undefined {
   if (text.trim() === '') return undefined;
-  const { handlerSettings, document } = locateHandlerSettings(text);
+  const { handlerSettings, document } = locateHandlerSettings(text, file);
   const value = handlerSettings.protectedSettings;
   if (typeof value !== 'string' || value.trim() === '' || value === SCRUBBED_MARKER) return undefined;
   handlerSettings.protectedSettings = SCRUBBED_MARKER;

@@ -210,6 +210,37 @@ export function createRealSystem(): System {
       }
     },
 
+    signalProcess(pid, signal) {
+      // Never a group or "every process": only one positive pid.
+      if (!Number.isSafeInteger(pid) || pid <= 1) return Promise.reject(new Error(`refusing to signal pid ${pid}`));
+      try {
+        process.kill(pid, signal);
+        return Promise.resolve(true);
+      } catch (error) {
+        if (errnoCode(error) === 'ESRCH') return Promise.resolve(false);
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    },
+
+    async tryHoldKernelLock(name) {
+      const { createServer } = await import('node:net');
+      // A Linux abstract unix socket: bind is atomic and the kernel unbinds it when the
+      // process exits however it exits, unlike a lock file. The name is at most 107 bytes.
+      const address = `\0${name}`.slice(0, 107);
+      return new Promise((resolve, reject) => {
+        const server = createServer();
+        server.once('error', (error) => {
+          if (errnoCode(error) === 'EADDRINUSE') resolve(undefined);
+          else reject(error);
+        });
+        server.listen({ path: address }, () => {
+          // Holding the name must not keep the process alive on its own.
+          server.unref();
+          resolve({ release: () => new Promise<void>((done) => server.close(() => done())) });
+        });
+      });
+    },
+
     async probeTcpBanner(host, port, timeoutMs) {
       // node:net costs ~9 ms to load; only the sshd verification needs it.
       const { connect } = await import('node:net');

@@ -42,6 +42,11 @@ export interface WriteOptions {
   gid?: number;
 }
 
+/** A mutual-exclusion name held by this process; the kernel drops it when the process dies. */
+export interface KernelLock {
+  release(): Promise<void>;
+}
+
 export interface System {
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** File contents as UTF-8, or undefined when the file does not exist. */
@@ -77,6 +82,15 @@ export interface System {
   listDir(path: string): Promise<string[] | undefined>;
   /** Whether a process with this pid exists. */
   isProcessAlive(pid: number): Promise<boolean>;
+  /** Send a signal to one process; false when there is no such process. */
+  signalProcess(pid: number, signal: 'SIGTERM' | 'SIGKILL'): Promise<boolean>;
+  /**
+   * Take the machine-wide name `name` for as long as this process lives (or until
+   * release), or undefined when another process holds it. Taking it is one atomic
+   * kernel operation and a holder that dies (SIGKILL included) gives it up, so
+   * there is no stale lock to take over.
+   */
+  tryHoldKernelLock(name: string): Promise<KernelLock | undefined>;
   /**
    * Connect to host:port over TCP and resolve to the first line the server sends
    * (an SSH server greets with `SSH-2.0-...`), or undefined when the connection

@@ -69,6 +69,34 @@ scenario('new user with password and expiration: chage -l shows it, password log
   proof('password in no output, status, log, event or settings file');
 });
 
+scenario('hardened PAM (pam_pwquality enforce_for_root): the rescue password is still set, password login works', async ({ sandbox, agent, proof }) => {
+  // Debian's libpam-pwquality, made strict for root as hardening baselines do.
+  await sandbox.sh(
+    [
+      'set -e',
+      'ls /lib/*/security/pam_pwquality.so /usr/lib/*/security/pam_pwquality.so 2>/dev/null | grep -q .',
+      "sed -i '/pam_pwquality.so/d' /etc/pam.d/common-password",
+      "sed -i '0,/^password/s//password\trequisite\t\t\tpam_pwquality.so retry=1 minlen=40 enforce_for_root\npassword/' /etc/pam.d/common-password",
+      'grep -q "pam_pwquality.so retry=1 minlen=40 enforce_for_root" /etc/pam.d/common-password',
+      'useradd --create-home --shell /bin/bash dora',
+    ].join('\n'),
+  );
+  const password = 'Rescue-e2e-7q!xZ';
+  // Control: the same password through PAM (plain chpasswd, as root) is refused here.
+  const viaPam = await sandbox.exec(['chpasswd'], { input: `dora:${password}\n` });
+  expect(viaPam.exitCode, 'pam_pwquality must refuse the password for root too').not.toBe(0);
+  proof('plain chpasswd as root refused by pam_pwquality enforce_for_root (minlen=40)');
+  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: 'dora', password } });
+  expectEnable(outcome, 'success');
+  const hash = (await sandbox.execOk(['getent', 'shadow', 'dora'])).stdout.split(':')[1] ?? '';
+  // Debian's PAM stack hashes with yescrypt; the handler used the same method.
+  expect(hash).toMatch(/^\$y\$j9T\$[./0-9A-Za-z]{16}\$[./0-9A-Za-z]{43}$/);
+  const login = await sandbox.ssh('dora', { password }, 'id -un');
+  expect(login.stdout, login.stderr).toBe('dora\n');
+  proof('enable set it (yescrypt, like passwd would), sshpass password login as dora works');
+  await expectNoSecretLeak(sandbox, outcome, [password]);
+});
+
 scenario('remove_user: account, home and sudoers line gone, admin untouched', async ({ sandbox, agent, proof }) => {
   const admin = sandbox.admin;
   if (admin === undefined) throw new Error('no admin');
@@ -87,6 +115,25 @@ scenario('remove_user: account, home and sudoers line gone, admin untouched', as
   expect(adminLines).toEqual([]);
   expect((await keyLoginWithSudo(sandbox, admin.name, admin.privateKeyPath)).exitCode).toBe(0);
   proof('admin home unchanged, admin key login + sudo');
+});
+
+scenario('remove_user of an account with running processes: they are ended, the account is gone', async ({ sandbox, agent, proof }) => {
+  await sandbox.execOk(['useradd', '--create-home', '--shell', '/bin/bash', 'erin']);
+  // A job left running as erin: userdel alone refuses ("currently used by process").
+  await sandbox.sh('setsid setpriv --reuid=erin --regid=erin --clear-groups sleep 1000 </dev/null >/dev/null 2>&1 &\nsleep 0.3');
+  const before = await sandbox.execOk(['pgrep', '-u', 'erin', '-x', 'sleep']);
+  expect(before.stdout.trim(), 'the sleep of erin is running').not.toBe('');
+  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { remove_user: 'erin' } });
+  expectEnable(outcome, 'success');
+  const removal = (outcome.status.status.substatus ?? []).find((entry) => entry.name === 'remove_user');
+  expect(removal?.formattedMessage.message).toMatch(/ended 1 process of the account first/);
+  expect((await sandbox.exec(['id', 'erin'])).exitCode).not.toBe(0);
+  expect(await sandbox.exists('/home/erin')).toBe(false);
+  const pid = before.stdout.trim().split('\n')[0] ?? '';
+  // Gone, or a zombie waiting for the sandbox's init to reap it: either way no longer running.
+  const state = await sandbox.exec(['sh', '-c', 'sed -n "s/^State:[[:space:]]*\\([A-Z]\\).*/\\1/p" "/proc/$1/status" 2>/dev/null', 'state', pid]);
+  expect(['', 'Z']).toContain(state.stdout.trim());
+  proof('a sleep running as erin was ended, id erin fails, /home/erin gone; the status counts 1 process');
 });
 
 scenario('username alone: the keys from provisioning (ovf-env.xml) are deployed again', async ({ sandbox, agent, proof }) => {

@@ -37,17 +37,21 @@ function statusText(status: StatusFile): string {
   return [status.status.formattedMessage.message, ...(status.status.substatus ?? []).map((s) => `${s.name}: ${s.formattedMessage.message}`)].join('\n');
 }
 
-scenario('check_disk on a corrupted, unmounted ext4 loop image: errors reported, image unchanged', async ({ sandbox, agent, proof }) => {
+scenario('check_disk on a corrupted, unmounted ext4 loop image: warning naming the device and the repair, image unchanged', async ({ sandbox, agent, proof }) => {
   const { image, device } = await corruptedExt4(sandbox, 'checkme');
   await sandbox.sh(`echo "${device} /mnt/checkme ext4 defaults,noauto 0 2" >> /etc/fstab`);
   const before = (await sandbox.execOk(['sha256sum', image])).stdout;
   const outcome = await installAndEnable(agent, 0, { publicSettings: { check_disk: true } });
-  expectEnable(outcome, 'success');
+  // Errors found: the check did its job, but a person must run the repair (issue 11).
+  expectEnable(outcome, 'warning');
+  const top = outcome.status.status.formattedMessage.message;
+  expect(top).not.toContain('everything was already as requested');
+  expect(top).toContain(`repair_disk with disk_name "${device}"`);
   const text = statusText(outcome.status);
   const line = text.split('\n').find((entry) => entry.includes(device));
   expect(line, text).toBeDefined();
   expect(line).toMatch(/error/i);
-  proof(`check_disk success; ${device} reported with errors`);
+  proof(`check_disk warning; ${device} reported with errors and the repair_disk request`);
   expect((await sandbox.execOk(['sha256sum', image])).stdout).toBe(before);
   proof('image sha256 unchanged');
 });

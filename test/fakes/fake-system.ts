@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { FileInfo, RunOptions, RunResult, System, WriteOptions } from '../../src/system/system.js';
+import type { FileInfo, KernelLock, RunOptions, RunResult, System, WriteOptions } from '../../src/system/system.js';
 
 /**
  * An in-memory System with real state: files, directories and symlinks keyed by
@@ -259,6 +259,40 @@ export class FakeSystem implements System {
       .filter((key) => key !== real && key.startsWith(prefix) && !key.slice(prefix.length).includes('/'))
       .map((key) => key.slice(prefix.length));
     return Promise.resolve(names.sort());
+  }
+
+  /** Signals sent, in order. */
+  readonly signals: { pid: number; signal: string }[] = [];
+  /** Processes that survive SIGTERM (only SIGKILL ends them). */
+  readonly ignoresTerm = new Set<number>();
+
+  /** A process as /proc shows it: /proc/<pid>/status with its Uid line. */
+  addProcess(pid: number, uid: number, name = 'sleep'): this {
+    this.addDir(`/proc/${pid}`);
+    this.addFile(`/proc/${pid}/status`, `Name:\t${name}\nPid:\t${pid}\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\nGid:\t${uid}\t${uid}\t${uid}\t${uid}\n`);
+    return this;
+  }
+
+  async signalProcess(pid: number, signal: 'SIGTERM' | 'SIGKILL'): Promise<boolean> {
+    if (pid <= 1) throw new Error(`refusing to signal pid ${pid}`);
+    this.signals.push({ pid, signal });
+    if ((await this.lstat(`/proc/${pid}`)) === undefined) return false;
+    if (signal === 'SIGKILL' || !this.ignoresTerm.has(pid)) await this.remove(`/proc/${pid}`, { recursive: true });
+    return true;
+  }
+
+  /** Kernel lock names held, as tryHoldKernelLock sees them. */
+  readonly heldLocks = new Set<string>();
+
+  tryHoldKernelLock(name: string): Promise<KernelLock | undefined> {
+    if (this.heldLocks.has(name)) return Promise.resolve(undefined);
+    this.heldLocks.add(name);
+    return Promise.resolve({
+      release: () => {
+        this.heldLocks.delete(name);
+        return Promise.resolve();
+      },
+    });
   }
 
   isProcessAlive(pid: number): Promise<boolean> {

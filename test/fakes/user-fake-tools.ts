@@ -42,6 +42,17 @@ export function fakeHash(password: string): string {
   return `$6$fake$${createHash('sha256').update(password).digest('hex')}`;
 }
 
+/** The fake crypt(3): the setting, then a digest of the password (long enough to pass as a hash). */
+export function fakeCrypt(password: string, setting: string): string {
+  return `${setting}$${createHash('sha256').update(password).digest('hex')}`;
+}
+
+/** Whether a stored hash (from fakeHash or fakeCrypt) is of this password. */
+export function isFakeHashOf(password: string, hash: string): boolean {
+  const setting = hash.slice(0, hash.lastIndexOf('$'));
+  return hash === fakeHash(password) || hash === fakeCrypt(password, setting);
+}
+
 function setShadowField(system: FakeSystem, name: string, index: number, value: (old: string) => string): void {
   const text = system.text('/etc/shadow') ?? '';
   const lines = text.split('\n').map((line) => {
@@ -124,19 +135,24 @@ export function createFakeMachine(): FakeMachine {
   });
 
   system.onCommand('chpasswd', (call) => {
-    if (call.args.length !== 0) throw new Error('chpasswd takes no arguments here');
+    const encrypted = call.args.length === 1 && call.args[0] === '-e';
+    if (call.args.length !== 0 && !encrypted) throw new Error(`chpasswd: unexpected ${call.args.join(' ')}`);
     for (const line of (call.input ?? '').split('\n').filter(Boolean)) {
       const colon = line.indexOf(':');
       const name = line.slice(0, colon);
-      const password = line.slice(colon + 1);
-      setShadowField(system, name, 1, (old) => `${machine.chpasswdKeepsLock && old.startsWith('!') ? '!' : ''}${fakeHash(password)}`);
+      const value = line.slice(colon + 1);
+      // -e: the value is the hash, stored as given (no PAM, no quality checks).
+      setShadowField(system, name, 1, (old) => `${machine.chpasswdKeepsLock && old.startsWith('!') ? '!' : ''}${encrypted ? value : fakeHash(value)}`);
     }
     return { exitCode: 0 };
   });
 
   system.onCommand('perl', (call) => {
-    const [password = '', hash = ''] = (call.input ?? '').split('\n');
-    return { exitCode: fakeHash(password) === hash ? 0 : 1 };
+    const [password = '', second = ''] = (call.input ?? '').split('\n');
+    const script = call.args[1] ?? '';
+    // The hashing script prints crypt(password, setting); the matching one exits 0 on a match.
+    if (script.includes('print')) return { exitCode: 0, stdout: fakeCrypt(password, second) };
+    return { exitCode: isFakeHashOf(password, second) ? 0 : 1 };
   });
 
   system.onCommand('usermod', (call) => {

@@ -134,6 +134,9 @@ describe.skipIf(unavailable !== undefined)(title, () => {
     expect(outcomeFor(outcomes, badExt4.device).message).toMatch(/: errors found: e2fsck -f -n: errors found \(exit 4\); Entry 'dir' in \/ \(2\) has deleted\/unused inode/);
     expect(outcomeFor(outcomes, badXfs.device).message).toContain('errors found: xfs_repair -n: corruption found (exit 1)');
     expect(outcomeFor(outcomes, cleanXfs.device).message).toContain('clean: xfs_repair -n: clean (exit 0)');
+    // Devices with errors carry the repair_disk request that fixes them; clean ones do not.
+    for (const bad of [badExt4, badXfs]) expect(outcomeFor(outcomes, bad.device).warning).toContain(`run repair_disk with disk_name "${bad.device}"`);
+    expect(outcomeFor(outcomes, cleanXfs.device).warning).toBeUndefined();
     expect(outcomeFor(outcomes, cleanMounted.device).message).toContain(`(ext4, mounted at ${cleanMounted.mountPoint}): clean: superblock state clean, 0 errors recorded`);
     // xfs keeps no error counter on disk: the kernel's health report is what there is.
     expect(outcomeFor(outcomes, mountedXfs.device).message).toContain(
@@ -244,6 +247,22 @@ describe.skipIf(unavailable !== undefined)(title, () => {
       expect((await mountOf(sandbox, image.mountPoint))?.source).toBe(image.device);
     } finally {
       await sandbox.sh('pkill -x sleep; true');
+    }
+  });
+
+  test('repair_disk refuses a filesystem with another one mounted on top of its mount point, unmounting nothing', async () => {
+    const image = await makeImage(sandbox, 'stacked-ext4', 'ext4', { corrupt: false, mounted: true });
+    // A tmpfs mounted over it later: `umount /stacked-ext4` would take the tmpfs off.
+    await sh(sandbox, `mount -t tmpfs stacked-top ${q(image.mountPoint)}`);
+    try {
+      const outcomes = await run(sandbox, { mode: 'repair', diskName: image.device });
+      expect(outcomes).toHaveLength(1);
+      expect(outcomes[0]).toMatchObject({ name: `disk:${image.device}`, result: 'failed', code: 'DISK_BUSY' });
+      expect(outcomes[0]?.message).toContain(`mounted on top of it (stacked-top on ${image.mountPoint})`);
+      const table = ((await sandbox.readText('/proc/self/mounts')) ?? '').split('\n').filter((line) => line.split(' ')[1] === image.mountPoint);
+      expect(table.map((line) => line.split(' ')[0])).toEqual([image.device, 'stacked-top']);
+    } finally {
+      await sandbox.sh(`umount ${q(image.mountPoint)}`);
     }
   });
 

@@ -22,26 +22,29 @@ export type SandboxSuite = (typeof SANDBOX_SUITES)[number];
  * the other sandboxes never start it, so there sshd runs from its SysV script.
  */
 export const SANDBOX_PACKAGES: readonly string[] = [
-  'openssh-server',
-  'openssh-client',
-  'sudo',
-  'passwd',
+  // The bus systemctl uses in a booted sandbox.
+  'dbus',
   'e2fsprogs',
-  'xfsprogs',
-  'iptables',
-  'nftables',
-  'openssl',
-  'sshpass',
-  'procps',
   'iproute2',
-  'util-linux',
+  'iptables',
+  // pam_pwquality: passwords the handler sets must pass a hardened PAM stack (enforce_for_root).
+  'libpam-pwquality',
   'mount',
+  'nftables',
+  'openssh-client',
+  'openssh-server',
+  'openssl',
+  'passwd',
+  'procps',
   // fuser: the disk action names the processes that keep a filesystem busy.
   'psmisc',
-  // The init a booted sandbox runs (systemd-nspawn --boot), and the bus systemctl uses there.
+  'sshpass',
+  'sudo',
+  // The init a booted sandbox runs (systemd-nspawn --boot).
   'systemd',
   'systemd-sysv',
-  'dbus',
+  'util-linux',
+  'xfsprogs',
 ];
 
 /** Upper bound for one debootstrap run (about 70 s measured on the dev box). */

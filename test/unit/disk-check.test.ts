@@ -86,6 +86,9 @@ describe('check_disk', () => {
     const summary = outcomes.at(-1);
     expect(summary).toMatchObject({ name: 'disk', result: 'unchanged' });
     expect(summary?.message).toContain('1 with errors (/dev/sdc1)');
+    // A person must act: the device's step carries the repair_disk request that fixes it.
+    expect(sdc?.warning).toBe('check_disk found errors on /dev/sdc1: run repair_disk with disk_name "/dev/sdc1"');
+    expect(outcomes.filter((outcome) => outcome.warning !== undefined).map((outcome) => outcome.name)).toEqual(['disk:/dev/sdc1']);
   });
 
   test('an unmounted ext4 is checked with e2fsck -f -n and its findings reported', async () => {

@@ -125,6 +125,44 @@ describe('repair_disk on ext4', () => {
     ]);
   });
 
+  test('nosuid,nodev,noexec survive every fallback; when no attempt keeps them it stays unmounted and says so', async () => {
+    const system = createDiskWorld({ mounts: `${BASE_MOUNTS}\n/dev/sdc1 /datadisk ext4 rw,nosuid,nodev,noexec,relatime,weird=1 0 0`, fstab: FSTAB, devices: ROOT_DISK });
+    system.onCommand('e2fsck', () => ({ exitCode: 0 }));
+    // The recorded options are refused; anything that still carries the restrictions is refused too.
+    system.onCommand(
+      (call) => call.file === 'mount' && call.args.some((arg) => arg.includes('noexec')),
+      () => ({ exitCode: 32, stderr: 'mount: /datadisk: wrong fs type, bad option' }),
+    );
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
+    const attempts = system.commandsRun('mount').map((call) => call.args);
+    expect(attempts.length).toBeGreaterThan(1);
+    for (const args of attempts) expect(args.join(' ')).toMatch(/-o \S*nosuid\S*/);
+    for (const args of attempts) expect(args.join(' ')).toMatch(/-o (?=\S*nodev)(?=\S*noexec)\S+/);
+    expect(attempts.at(-1)).toEqual(['-t', 'ext4', '-o', 'nosuid,nodev,noexec', '/dev/sdc1', '/datadisk']);
+    expect(mountLine(system, '/datadisk')).toBeUndefined();
+    expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_REPAIR_FAILED' });
+    expect(outcome?.message).toContain('left unmounted');
+    expect(outcome?.message).toContain('never without nosuid,nodev,noexec');
+  });
+
+  test('another filesystem mounted on top of its mount point: refused, nothing unmounted', async () => {
+    // sdd1 was mounted over /datadisk after sdc1: umount /datadisk would take sdd1 off.
+    const system = createDiskWorld({ mounts: `${BASE_MOUNTS}\n/dev/sdc1 /datadisk ext4 rw,relatime 0 0\n/dev/sdd1 /datadisk xfs rw,relatime 0 0`, devices: ROOT_DISK });
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
+    expect(outcome).toMatchObject({ result: 'failed', code: 'DISK_BUSY' });
+    expect(outcome?.message).toContain('mounted on top of it (/dev/sdd1 on /datadisk)');
+    expect(system.commandsRun('umount')).toEqual([]);
+    expect(system.commandsRun('e2fsck')).toEqual([]);
+  });
+
+  test('the target mounted on top of another filesystem is the one umount takes off: repaired', async () => {
+    const system = createDiskWorld({ mounts: `${BASE_MOUNTS}\n/dev/sdd1 /datadisk xfs rw,relatime 0 0\n/dev/sdc1 /datadisk ext4 rw,relatime 0 0`, devices: ROOT_DISK });
+    system.onCommand('e2fsck', () => ({ exitCode: 0 }));
+    const [outcome] = await planAndApply(createDiskAction(), repairRequest('sdc1'), diskContext(system));
+    expect(outcome?.result).not.toBe('failed');
+    expect(system.commandsRun('umount').map((call) => call.args)).toEqual([['/datadisk']]);
+  });
+
   test('if it cannot be mounted again, the outcome is a failure that says where', async () => {
     const system = mountedWorld();
     system.onCommand('e2fsck', () => ({ exitCode: 0 }));

@@ -162,8 +162,34 @@ describe('enable: warnings', () => {
     user.outcomes = [{ name: 'sshd', result: 'warning', message: 'sshd was not reloaded: sshd is not running' }];
     writeSettings(system, 3, null, { username: 'alice', password: PASSWORD });
     expect(await enable(runtime, createInvocation(system, '3'))).toBe(0);
-    expect(statusOf(system, 3)).toMatchObject({ status: 'success', message: 'Enable succeeded: warning: sshd was not reloaded: sshd is not running' });
+    expect(statusOf(system, 3)).toMatchObject({ status: 'warning', message: 'Enable finished with a warning: sshd was not reloaded: sshd is not running.' });
     expect(statusOf(system, 3).substatus[0]).toMatchObject({ name: 'sshd', status: 'warning' });
+  });
+});
+
+describe('enable: findings a person must act on', () => {
+  test('check_disk that found errors: top-level warning naming each device and the repair_disk request, exit 0', async () => {
+    const system = createAgentLayout();
+    const disk = new RecordingAction('disk');
+    disk.outcomes = [
+      { name: 'disk:/dev/sdc1', result: 'unchanged', message: '/dev/sdc1 (ext4): errors found', warning: 'check_disk found errors on /dev/sdc1: run repair_disk with disk_name "/dev/sdc1"' },
+      { name: 'disk:/dev/sdd1', result: 'unchanged', message: '/dev/sdd1 (xfs): errors found', warning: 'check_disk found errors on /dev/sdd1: run repair_disk with disk_name "/dev/sdd1"' },
+      { name: 'disk:/dev/sde1', result: 'unchanged', message: '/dev/sde1 (ext4): clean' },
+      { name: 'disk', result: 'unchanged', message: 'check_disk: 3 local filesystems, 1 clean, 2 with errors' },
+    ];
+    const printed: string[] = [];
+    writeSettings(system, 6, { check_disk: true }, null);
+    expect(await enable(createRuntime(system, [disk], printed), createInvocation(system, '6'))).toBe(0);
+    const status = statusOf(system, 6);
+    expect(status.status).toBe('warning');
+    expect(status.code).toBe(0);
+    expect(status.message).not.toContain('everything was already as requested');
+    expect(status.message).toContain('repair_disk with disk_name "/dev/sdc1"');
+    expect(status.message).toContain('repair_disk with disk_name "/dev/sdd1"');
+    expect(status.substatus.map((entry) => entry.status)).toEqual(['warning', 'warning', 'success', 'success']);
+    expect(statusContractViolations(statusText(system, 6) ?? '')).toEqual([]);
+    // Done: the same seq is not run again.
+    expect(system.text(`${env.handlerDir}/mrseq`)).toBe('6');
   });
 });
 
@@ -171,6 +197,7 @@ describe('enable: failures always leave an error status', () => {
   test.each([
     ['missing settings file', (system: ReturnType<typeof createAgentLayout>) => void system, 'SETTINGS_MISSING'],
     ['settings that are not JSON', (system: ReturnType<typeof createAgentLayout>) => system.addFile(`${env.configFolder}/4.settings`, '{"runtimeSettings": [{'), 'SETTINGS_NOT_JSON'],
+    ['an empty settings file (not the agent\'s 0-byte 0.settings)', (system: ReturnType<typeof createAgentLayout>) => system.addFile(`${env.configFolder}/4.settings`, ''), 'SETTINGS_EMPTY'],
     [
       'undecryptable protected settings',
       (system: ReturnType<typeof createAgentLayout>) =>

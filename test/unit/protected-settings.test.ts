@@ -70,7 +70,7 @@ describe('decryptProtectedSettings', () => {
 
 describe('settings file', () => {
   test('the 0-byte file of a handler without settings is an empty request', () => {
-    const parsed = parseSettingsFile('');
+    const parsed = parseSettingsFile('', { isNoSettingsMarker: true });
     expect(parsed).toMatchObject({ publicSettings: {}, protectedSettings: undefined, thumbprint: undefined, isScrubbed: false });
   });
 

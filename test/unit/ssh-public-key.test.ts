@@ -197,6 +197,21 @@ describe('PEM: X.509 certificates and SubjectPublicKeyInfo', () => {
     expect(parsed?.comment).toMatch(/-cert$/);
   });
 
+  test.each(['x509Rsa', 'x509Ec', 'x509Ed25519'] as const)('%s pasted on one line (spaces for line breaks) is accepted', (name) => {
+    const key = keys[name];
+    const oneLine = key.text.trim().split('\n').join(' ');
+    expect(oneLine).not.toContain('\n');
+    const parsed = parseSshPublicKeys(`${keys.ed25519.text.trim()}\n${oneLine}\n`);
+    expect(parsed.map((entry) => entry.fingerprint)).toEqual([keys.ed25519.fingerprint, key.fingerprint]);
+    expect(parsed[1]?.source).toBe('pem');
+  });
+
+  test('a one-line certificate with a damaged body is refused, naming its line', () => {
+    const words = keys.x509Rsa.text.trim().split('\n');
+    words[2] = 'AAAA';
+    expectInvalid(`${keys.ed25519.text.trim()}\n${words.join(' ')}`, 2);
+  });
+
   test('a PUBLIC KEY block', () => {
     const [parsed] = parseSshPublicKeys(keys.spkiRsa.text);
     expect(parsed?.fingerprint).toBe(keys.x509Rsa.fingerprint);

@@ -72,6 +72,20 @@ describe.each(subjects)('System contract: %s', (_name, make) => {
     expect(await subject.system.readText(at('lock'))).toBe('first');
   });
 
+  test('tryHoldKernelLock: one holder per name until it releases', async () => {
+    const name = `vmaccess-contract-${process.pid}-${Math.random().toString(16).slice(2)}`;
+    const first = await subject.system.tryHoldKernelLock(name);
+    expect(first).toBeDefined();
+    expect(await subject.system.tryHoldKernelLock(name)).toBeUndefined();
+    const other = await subject.system.tryHoldKernelLock(`${name}-other`);
+    expect(other).toBeDefined();
+    await first?.release();
+    await other?.release();
+    const again = await subject.system.tryHoldKernelLock(name);
+    expect(again).toBeDefined();
+    await again?.release();
+  });
+
   test('lstat sees symlinks, stat follows them', async () => {
     subject = make();
     await subject.system.writeFileAtomic(at('target'), 'x');

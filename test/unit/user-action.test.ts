@@ -3,7 +3,7 @@ import { createUserAction } from '../../src/actions/accounts/user.js';
 import type { StepOutcome } from '../../src/actions/action.js';
 import { renderPlan } from '../../src/actions/plan.js';
 import type { AccountRequest, VmaccessRequest } from '../../src/settings/request.js';
-import { changedPaths, createFakeMachine, fakeHash, snapshotNodes } from '../fakes/user-fake-tools.js';
+import { changedPaths, createFakeMachine, fakeHash, isFakeHashOf, snapshotNodes } from '../fakes/user-fake-tools.js';
 import type { FakeMachine } from '../fakes/user-fake-tools.js';
 import { corrupt, generateTestKeys } from '../fakes/user-test-keys.js';
 import type { TestKeys } from '../fakes/user-test-keys.js';
@@ -121,8 +121,13 @@ describe('password', () => {
   test('set on stdin only, sshd asked to accept it for this user, sudo asks for it', async () => {
     const outcomes = byName(await apply(accountRequest({ username: 'azureuser', password: secret })));
     expect(outcomes['password']?.result).toBe('changed');
-    expect(machine.system.commandsRun('chpasswd')[0]?.input).toBe(`azureuser:${secret}\n`);
-    expect(shadowField('azureuser', 1)).toBe(fakeHash(secret));
+    // Hashed here with the distribution's method and set with chpasswd -e (no PAM quality checks).
+    const chpasswd = machine.system.commandsRun('chpasswd')[0];
+    expect(chpasswd?.args).toEqual(['-e']);
+    expect(chpasswd?.input).toMatch(/^azureuser:\$6\$[./0-9A-Za-z]{16}\$[0-9a-f]{64}\n$/);
+    expect(chpasswd?.input).not.toContain(secret);
+    expect(machine.system.commandsRun('perl')[0]?.input).toMatch(new RegExp(`^${secret.replace(/[!]/g, '\\$&')}\n\\$6\\$[./0-9A-Za-z]{16}\n$`));
+    expect(isFakeHashOf(secret, shadowField('azureuser', 1) ?? '')).toBe(true);
     expect(machine.context.ssh.passwordUsers).toEqual(new Set(['azureuser']));
     expect(machine.system.text('/etc/sudoers.d/waagent')).toBe('azureuser ALL=(ALL) ALL\n');
     for (const call of machine.system.calls) expect(call.args.join(' ')).not.toContain('Passw0rd');
@@ -135,7 +140,7 @@ describe('password', () => {
     const outcomes = byName(await apply(accountRequest({ username: 'carol', password: secret })));
     expect(outcomes['account']?.result).toBe('changed');
     expect(outcomes['password']?.message).toBe('Password set for "carol".');
-    expect(shadowField('carol', 1)).toBe(fakeHash(secret));
+    expect(isFakeHashOf(secret, shadowField('carol', 1) ?? '')).toBe(true);
     expect(machine.system.text('/etc/sudoers.d/waagent')).toContain('carol ALL=(ALL) ALL\n');
   });
 
@@ -149,7 +154,7 @@ describe('password', () => {
     machine.system.addFile('/etc/shadow', (machine.system.text('/etc/shadow') ?? '').replace('azureuser:!:', `azureuser:!${fakeHash('old')}:`));
     const outcomes = byName(await apply(accountRequest({ username: 'azureuser', password: secret })));
     expect(machine.system.commandsRun('usermod')[0]?.args).toEqual(['--unlock', '--', 'azureuser']);
-    expect(shadowField('azureuser', 1)).toBe(fakeHash(secret));
+    expect(isFakeHashOf(secret, shadowField('azureuser', 1) ?? '')).toBe(true);
     expect(outcomes['password']?.message).toContain('unlocked');
   });
 
@@ -159,7 +164,7 @@ describe('password', () => {
     const outcomes = byName(await apply(accountRequest({ username: 'azureuser', password: secret })));
     expect(outcomes['password']?.result).toBe('unchanged');
     expect(machine.system.commandsRun('chpasswd')).toHaveLength(1);
-    expect(machine.system.commandsRun('perl').at(-1)?.input).toBe(`${secret}\n${fakeHash(secret)}\n`);
+    expect(machine.system.commandsRun('perl').at(-1)?.input).toBe(`${secret}\n${shadowField('azureuser', 1) ?? ''}\n`);
     expect(changedPaths(machine.system, before)).toEqual([]);
     // sshd must still accept the password even though nothing changed here.
     expect(machine.context.ssh.passwordUsers.has('azureuser')).toBe(true);
@@ -524,6 +529,31 @@ describe('remove_user', () => {
     const outcomes = await apply(request);
     expect(outcomes.map((outcome) => [outcome.name, outcome.result])).toEqual([['remove_user', 'failed'], ['account', 'skipped']]);
     expect(machine.system.commandsRun('useradd')).toEqual([]);
+  });
+
+  test('processes of the account are ended before userdel (TERM, then KILL for those that ignore it); others untouched', async () => {
+    machine.system.addDir('/proc').addProcess(1, 1001, 'init-lookalike').addProcess(700, 1001, 'systemd').addProcess(701, 1001, 'sleep').addProcess(702, 1000, 'bash');
+    machine.system.ignoresTerm.add(701);
+    const quick = createUserAction({ processes: { sleep: () => Promise.resolve(), graceMs: 400, killWaitMs: 400 } });
+    const outcomes = byName(await quick.apply(await quick.plan(removeRequest('bob'), machine.context), machine.context));
+    expect(outcomes['remove_user']).toMatchObject({ result: 'changed' });
+    expect(outcomes['remove_user']?.message).toContain('ended 2 processes of the account first');
+    expect(machine.system.signals).toEqual([
+      { pid: 700, signal: 'SIGTERM' },
+      { pid: 701, signal: 'SIGTERM' },
+      { pid: 701, signal: 'SIGKILL' },
+    ]);
+    // pid 1 and another account's process are never signalled.
+    expect(await machine.system.lstat('/proc/1')).toBeDefined();
+    expect(await machine.system.lstat('/proc/702')).toBeDefined();
+    expect(passwdLine('bob')).toBeUndefined();
+  });
+
+  test('no processes: nothing signalled, and the message says nothing about processes', async () => {
+    machine.system.addDir('/proc').addProcess(702, 1000, 'bash');
+    const outcomes = byName(await apply(removeRequest('bob')));
+    expect(machine.system.signals).toEqual([]);
+    expect(outcomes['remove_user']?.message).not.toContain('process');
   });
 
   test('userdel refuses (logged in): error, sudo line kept', async () => {

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { VmaccessError } from '../../errors.js';
+import { chooseHashMethod, cryptSetting, isHashOf } from '../../config/password-hash-method.js';
 import { parseShells, parseUseraddDefaults } from '../../config/login-defs.js';
 import { daysSinceEpoch, isPasswordLocked, usableHash } from '../../config/passwd.js';
 import type { PasswdEntry } from '../../config/passwd.js';
@@ -15,6 +17,8 @@ import { readLocalUser, readLocalUsers, readShadow } from './account-database.js
  */
 
 const COMMAND_TIMEOUT_MS = 60_000;
+/** Where pam_unix's password line names the hash method: Debian/Ubuntu, then RHEL/SUSE. */
+const PAM_PASSWORD_STACKS = ['/etc/pam.d/common-password', '/etc/pam.d/system-auth', '/etc/pam.d/passwd'];
 
 /** The first output line, with the secret (if any) masked before it is cut. */
 function outputLine(text: string, secret?: string): string {
@@ -77,6 +81,35 @@ export async function passwordMatches(system: System, password: string, hash: st
   return result.exitCode === 0;
 }
 
+const SALT_ALPHABET = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+function randomSalt(): string {
+  return [...randomBytes(16)].map((byte) => SALT_ALPHABET[byte % 64]).join('');
+}
+
+/** The password's hash for this distribution's method, or undefined when no tool here can compute it. */
+export async function hashPassword(system: System, paths: SystemPaths, password: string): Promise<string | undefined> {
+  const pam = await Promise.all(PAM_PASSWORD_STACKS.map((file) => system.readText(file).catch(() => undefined)));
+  const choice = chooseHashMethod(pam, await system.readText(paths.loginDefs));
+  const salt = randomSalt();
+  // crypt(3) through perl, password and setting on stdin. An old libc without yescrypt
+  // (EL7, EL8) returns a failure token: then SHA-512, which every libc has.
+  const viaPerl = async (setting: string): Promise<string | undefined> => {
+    const script = 'my $p = <STDIN>; my $s = <STDIN>; chomp $p; chomp $s; my $h = crypt($p, $s); exit 2 unless defined $h; print $h';
+    const result = await system.run('perl', ['-e', script], { input: `${password}\n${setting}\n`, timeoutMs: 20_000 });
+    const hash = result.stdout.trim();
+    return result.started && result.exitCode === 0 && isHashOf(setting, hash) ? hash : undefined;
+  };
+  const wanted = cryptSetting(choice, salt);
+  const sha512 = cryptSetting({ method: 'sha512', ...(choice.method === 'yescrypt' ? {} : { rounds: choice.rounds }) }, salt);
+  const hash = (await viaPerl(wanted)) ?? (wanted === sha512 ? undefined : await viaPerl(sha512));
+  if (hash !== undefined) return hash;
+  // No perl: OpenSSL 1.1.1+ (`-6`; 1.0.2 on EL7 lacks it and fails here), password on stdin.
+  const openssl = await system.run('openssl', ['passwd', '-6', '-salt', salt, '-stdin'], { input: `${password}\n`, timeoutMs: 20_000 });
+  const fromOpenssl = openssl.stdout.trim();
+  return openssl.started && openssl.exitCode === 0 && isHashOf(`$6$${salt}`, fromOpenssl) ? fromOpenssl : undefined;
+}
+
 export interface PasswordChange {
   changed: boolean;
   message: string;
@@ -90,10 +123,17 @@ export async function setPassword(system: System, paths: SystemPaths, name: stri
   const hash = before === undefined ? undefined : usableHash(before.hash);
   const same = hash === undefined ? false : await passwordMatches(system, password, hash);
   if (same !== true) {
-    // chpasswd applies the distribution's hash method (ENCRYPT_METHOD / PAM); the
-    // password is on stdin only, so it never shows in ps, logs or audit records.
-    const result = await system.run('chpasswd', [], { input: `${name}:${password}\n`, timeoutMs: COMMAND_TIMEOUT_MS });
-    if (result.exitCode !== 0 || !result.started) throw commandFailed(`chpasswd for "${name}"`, result, password);
+    // Root sets this password for recovery: hardened PAM stacks (pam_pwquality
+    // enforce_for_root, pam_pwhistory) would refuse it through chpasswd's PAM path, so the
+    // hash is computed here with the distribution's method and set with `chpasswd -e`,
+    // which writes it without PAM. Password and hash travel on stdin only, never in
+    // ps, logs or audit records. Without any hashing tool, plain chpasswd is the fallback.
+    const hashed = await hashPassword(system, paths, password);
+    const result =
+      hashed === undefined
+        ? await system.run('chpasswd', [], { input: `${name}:${password}\n`, timeoutMs: COMMAND_TIMEOUT_MS })
+        : await system.run('chpasswd', ['-e'], { input: `${name}:${hashed}\n`, timeoutMs: COMMAND_TIMEOUT_MS });
+    if (result.exitCode !== 0 || !result.started) throw commandFailed(`chpasswd for "${name}"`, result, hashed ?? password);
   }
   const after = await readShadow(system, paths, name);
   let unlocked = false;

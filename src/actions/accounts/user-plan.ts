@@ -180,7 +180,10 @@ async function planPassword(detail: AccountDetail, password: string, context: Ac
   const hash = shadow === undefined ? undefined : usableHash(shadow.hash);
   const same = hash === undefined ? false : await passwordMatches(system, password, hash);
   const locked = shadow !== undefined && isPasswordLocked(shadow.hash);
-  if (same !== true) parts.commands.push({ argv: ['chpasswd'], why: `set the password of "${name}"; name and password on stdin, never in arguments` });
+  if (same !== true) {
+    parts.commands.push({ argv: ['perl', '-e', '<crypt(3) of stdin>'], why: `hash the password with this distribution's method; password on stdin, never in arguments` });
+    parts.commands.push({ argv: ['chpasswd', '-e'], why: `set the password of "${name}"; name and hash on stdin, past PAM's quality checks` });
+  }
   // chpasswd normally clears a lock; usermod --unlock also runs if the lock is still there after it.
   if (same === true && locked) parts.commands.push({ argv: ['usermod', '--unlock', '--', name], why: 'the password is right but locked' });
   const changes = same !== true || locked;
@@ -321,6 +324,7 @@ export async function planRemoval(name: string, context: ActionContext, parts: P
       ? `delete "${name}" (uid ${entry.uid}), its home ${entry.home} and mail spool (userdel --remove)`
       : `delete "${name}" (uid ${entry.uid}); keep its home because ${removeHome.reason ?? 'it is not safe to delete'}`,
   });
+  parts.notes.push(`processes still running as uid ${entry.uid} are ended first (loginctl terminate-user where logind runs, then SIGTERM, up to 5 s, SIGKILL)`);
   parts.notes.push(`the ssh action drops any per-user sshd settings vmaccess made for "${name}"`);
   await planSudoers(context, (current) => removeSudoersUser(current, name), parts);
   return { kind: 'remove', entry, removeHome };

@@ -7,6 +7,7 @@ import type { VmaccessRequest } from '../../settings/request.js';
 import type { ActionContext, PlannedAction, StepOutcome } from '../action.js';
 import type { ActionPlan } from '../plan.js';
 import { readShadow, readTextIfAllowed } from './account-database.js';
+import { endUserProcesses, type EndProcessesOptions } from './account-processes.js';
 import { createAccount, deleteAccount, setExpiration, setPassword } from './account-commands.js';
 import { checkAuthorizedKeysPath, locateAuthorizedKeysFile, writeAuthorizedKeys } from './authorized-keys-file.js';
 import { stageSudoers } from './user-sudoers.js';
@@ -154,13 +155,17 @@ async function applyAccount(detail: AccountDetail, context: ActionContext): Prom
   });
 }
 
-async function applyRemoval(detail: RemovalDetail, context: ActionContext): Promise<StepOutcome[]> {
+async function applyRemoval(detail: RemovalDetail, context: ActionContext, processOptions?: EndProcessesOptions): Promise<StepOutcome[]> {
   const { system, paths, logger } = context;
   const { entry, removeHome } = detail;
   const name = entry.name;
   return withStagedSudoers(context, (current) => removeSudoersUser(current, name), async (sudo, begin, outcomes) => {
     begin('remove_user');
+    // userdel refuses an account that still runs anything; end its sessions and processes first.
+    const processes = await endUserProcesses(system, entry.uid, processOptions);
+    if (processes.ended > 0) logger.info({ user: name, ended: processes.ended }, 'processes of the account ended');
     const notes = await deleteAccount(system, paths, entry, removeHome.remove);
+    if (processes.ended > 0) notes.unshift(`ended ${processes.ended} process${processes.ended === 1 ? '' : 'es'} of the account first`);
     if (!removeHome.remove) notes.push(`home kept because ${removeHome.reason ?? 'it is not safe to delete'}`);
     context.ssh.removedUsers.add(name);
     const removed = `Removed account "${name}"${removeHome.remove ? `, its home ${entry.home} and mail spool` : ''}.`;
@@ -211,7 +216,12 @@ function partOf(planned: { kind: string }, parts: PlanParts, into: PlanParts): v
   into.notes.push(...parts.notes);
 }
 
-export function createUserAction(): PlannedAction<UserDetail> {
+export interface UserActionOptions {
+  /** How remove_user ends the account's processes (tests shorten the waits). */
+  processes?: EndProcessesOptions;
+}
+
+export function createUserAction(options: UserActionOptions = {}): PlannedAction<UserDetail> {
   return {
     name: 'user',
     wants: (request) => request.account !== undefined || request.removeUser !== undefined,
@@ -238,7 +248,7 @@ export function createUserAction(): PlannedAction<UserDetail> {
     async apply(plan: ActionPlan<UserDetail>, context: ActionContext): Promise<StepOutcome[]> {
       const { removal, account, accountName } = plan.detail;
       const outcomes: StepOutcome[] = [];
-      if (removal !== undefined) outcomes.push(...(removal.kind === 'refused' ? [removal.outcome] : await applyRemoval(removal, context)));
+      if (removal !== undefined) outcomes.push(...(removal.kind === 'refused' ? [removal.outcome] : await applyRemoval(removal, context, options.processes)));
       if (accountName === undefined) return outcomes;
       if (account === undefined || outcomes.some((outcome) => outcome.result === 'failed')) {
         outcomes.push({ name: 'account', result: 'skipped', message: `"${accountName}" was not changed because remove_user failed.` });

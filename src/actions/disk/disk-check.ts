@@ -343,8 +343,10 @@ export async function runDiskCheck(context: CheckRunContext): Promise<StepOutcom
     if (report.verdict === 'clean') counts.clean.push(target.device);
     if (report.verdict === 'errors found') counts.errors.push(target.device);
     if (report.verdict === 'could not check') counts.unchecked.push(target.device);
-    // Findings are results of a check that ran: the step did its job (nothing changed).
-    outcomes.push({ name, result: report.verdict === 'could not check' ? 'skipped' : 'unchanged', message });
+    // Findings are results of a check that ran: the step did its job (nothing changed),
+    // but errors need a person to run the repair, so they are warnings.
+    const warning = report.verdict === 'errors found' ? repairAdvice(target.device) : undefined;
+    outcomes.push({ name, result: report.verdict === 'could not check' ? 'skipped' : 'unchanged', message, ...(warning === undefined ? {} : { warning }) });
   }
   const parts = [
     `${targets.length} local filesystem${targets.length === 1 ? '' : 's'}`,
@@ -362,6 +364,11 @@ export async function runDiskCheck(context: CheckRunContext): Promise<StepOutcom
   }
   outcomes.push({ name: 'disk', result: 'unchanged', message: summary });
   return outcomes;
+}
+
+/** What to do about a filesystem with errors: the repair_disk request for it (enable lists one per device). */
+export function repairAdvice(device: string): string {
+  return `check_disk found errors on ${device}: run repair_disk with disk_name "${device}"`;
 }
 
 /** Skipped filesystems grouped by reason, a few names each (Ubuntu has a squashfs per snap). */

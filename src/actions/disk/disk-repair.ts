@@ -42,6 +42,9 @@ export function repairCommand(fstype: string | undefined, device: string): { fil
   return { file: 'fsck', args: ['-t', fstype, '-y', device] };
 }
 
+/** Mount options that take a permission away; a remount keeps every one of them. */
+const RESTRICTIVE_OPTIONS: ReadonlySet<string> = new Set(['ro', 'nosuid', 'nodev', 'noexec']);
+
 /** Options to mount with again: what the kernel showed, minus what it only displays. */
 export function remountOptions(mount: MountEntry): string[] {
   return mount.options.filter((option) => option !== 'seclabel');
@@ -81,12 +84,17 @@ async function mountAgain(mount: MountEntry, target: RepairTarget, primary: stri
     return `${mount.target} (bind of ${root}${options.includes('ro') ? ', ro' : ''})`;
   }
   const fstype = target.fstype ?? mount.fstype;
+  // Options that restrict what the filesystem allows: no fallback may drop one, or a
+  // noexec/nosuid data disk would come back able to run (setuid) programs.
+  const restrictive = options.filter((option) => RESTRICTIVE_OPTIONS.has(option));
+  const keep = (candidate: readonly string[]): string[] => [...candidate, ...restrictive.filter((option) => !candidate.includes(option))];
   const attempts: { options: string[]; label: string }[] = [{ options, label: options.join(',') }];
   if (target.fstab !== undefined && normalizeMountPoint(target.fstab.file) === normalizeMountPoint(mount.target)) {
-    attempts.push({ options: target.fstab.options, label: `${target.fstab.options.join(',')} from fstab` });
+    const fromFstab = keep(target.fstab.options);
+    attempts.push({ options: fromFstab, label: `${fromFstab.join(',')} from fstab` });
   }
-  // Last resort, but never writable when it was read-only before.
-  if (options.includes('ro')) attempts.push({ options: ['ro'], label: 'ro with default options' });
+  // Last resort: the kernel's defaults, but never writable, suid, dev or exec when it was not before.
+  if (restrictive.length > 0) attempts.push({ options: restrictive, label: `${restrictive.join(',')} with default options` });
   else attempts.push({ options: [], label: 'default options' });
   let last: RunResult | undefined;
   for (const attempt of attempts) {
@@ -95,7 +103,11 @@ async function mountAgain(mount: MountEntry, target: RepairTarget, primary: stri
     if (last.exitCode === 0) return `${mount.target} (${attempt.label})`;
     context.logger.debug({ target: mount.target, exitCode: last.exitCode }, 'disk: mount attempt failed');
   }
-  throw new RepairFailure('DISK_REPAIR_FAILED', `could not mount ${target.device.path} at ${mount.target} again: ${last === undefined ? 'no attempt' : failureLine(last)}`);
+  const kept = restrictive.length > 0 ? `, never without ${restrictive.join(',')}` : '';
+  throw new RepairFailure(
+    'DISK_REPAIR_FAILED',
+    `could not mount ${target.device.path} at ${mount.target} again: ${last === undefined ? 'no attempt' : failureLine(last)} So it was left unmounted: mount it by hand with -o ${options.join(',') || 'defaults'}${kept}`,
+  );
 }
 
 async function remountAll(mounts: readonly MountEntry[], target: RepairTarget, context: RepairRunContext): Promise<string[]> {
@@ -277,6 +289,23 @@ function submounts(target: RepairTarget, inventory: DiskInventory): string[] {
 }
 
 /**
+ * Mounts of other filesystems stacked on one of the target's mount points. The mount
+ * table lists mounts in the order they were made, so a later entry at the same point
+ * hides the target's: `umount <point>` would take that one off instead.
+ */
+export function stackedOver(target: RepairTarget, inventory: DiskInventory): string[] {
+  const own = new Set(target.mounts);
+  const stacked: string[] = [];
+  inventory.mounts.forEach((mount, index) => {
+    if (own.has(mount)) return;
+    const point = normalizeMountPoint(mount.target);
+    const hidden = target.mounts.some((candidate) => normalizeMountPoint(candidate.target) === point && inventory.mounts.indexOf(candidate) < index);
+    if (hidden) stacked.push(`${mount.source} on ${mount.target}`);
+  });
+  return stacked;
+}
+
+/**
  * The repair tool for this target, or why repair_disk will not touch it: decided before
  * anything changes, by plan and by apply alike.
  */
@@ -286,6 +315,10 @@ export function repairDecision(
 ): { command: { file: string; args: string[] } } | { refused: { code: ErrorCode; text: string } } {
   const command = repairCommand(target.fstype, target.device.path);
   if ('refused' in command) return { refused: { code: 'DISK_REPAIR_FAILED', text: `Not repaired: ${command.refused}.` } };
+  const stacked = stackedOver(target, inventory);
+  if (stacked.length > 0) {
+    return { refused: { code: 'DISK_BUSY', text: `Another filesystem is mounted on top of it (${stacked.join(', ')}), so unmounting would take that one off; unmount it first.` } };
+  }
   const below = submounts(target, inventory);
   if (below.length > 0) return { refused: { code: 'DISK_BUSY', text: `Filesystems are mounted below it (${below.join(', ')}); unmount them first.` } };
   const partial = partialOnly(target, inventory);

@@ -1,7 +1,7 @@
 import { VmaccessError } from '../../errors.js';
 import { parseOpenSshLine } from './authorized-key-line.js';
 import type { SshPublicKey } from './key.js';
-import { parsePemBlock, parseSsh2Block, PEM_BEGIN, SSH2_BEGIN, SSH2_END } from './rfc4716-pem.js';
+import { parsePemBlock, parseSsh2Block, PEM_BEGIN, SSH2_BEGIN, SSH2_END, unfoldOneLinePem } from './rfc4716-pem.js';
 import { WireError } from './wire.js';
 
 /**
@@ -26,6 +26,11 @@ export function parseSshPublicKeys(value: string, field = 'ssh_key'): SshPublicK
         if (end === -1) fail(lineNumber, 'the SSH2 block has no END line');
         keys.push(parseSsh2Block(lines.slice(index + 1, end).map((text) => text.trim()).filter((text) => text !== ''), lineNumber));
         index = end;
+        continue;
+      }
+      const oneLine = unfoldOneLinePem(line);
+      if (oneLine !== undefined) {
+        keys.push(parsePemBlock(oneLine.label, oneLine.pem, lineNumber));
         continue;
       }
       const pemLabel = PEM_BEGIN.exec(line)?.[1];

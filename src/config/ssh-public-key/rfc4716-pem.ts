@@ -13,6 +13,21 @@ const CONTROL_CHARACTERS = /[\x00-\x1f\x7f]/g;
 export const SSH2_BEGIN = /^----\s*BEGIN SSH2 PUBLIC KEY\s*----$/;
 export const SSH2_END = /^----\s*END SSH2 PUBLIC KEY\s*----$/;
 export const PEM_BEGIN = /^-----BEGIN ([A-Z0-9 ]+)-----$/;
+/**
+ * A whole PEM block on one line: portals and ARM parameters turn the line breaks of a
+ * pasted certificate into spaces, and the original extension accepted that.
+ */
+const PEM_ONE_LINE = /^-----BEGIN ([A-Z0-9 ]+)-----\s*([A-Za-z0-9+/=\s]*?)\s*-----END \1-----$/;
+
+/** The label and a well-formed PEM text (body wrapped at 64) of a one-line block, or undefined. */
+export function unfoldOneLinePem(line: string): { label: string; pem: string } | undefined {
+  const match = PEM_ONE_LINE.exec(line);
+  if (match === null) return undefined;
+  const label = match[1]!;
+  const body = match[2]!.replace(/\s+/g, '');
+  const wrapped = body.match(/.{1,64}/g) ?? [];
+  return { label, pem: [`-----BEGIN ${label}-----`, ...wrapped, `-----END ${label}-----`].join('\n') + '\n' };
+}
 
 export function parseSsh2Block(lines: string[], lineNumber: number): SshPublicKey {
   let comment = '';
