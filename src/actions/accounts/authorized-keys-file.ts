@@ -1,13 +1,7 @@
 import * as path from 'node:path';
 import { VmaccessError, isVmaccessError } from '../../errors.js';
-import { mergeAuthorizedKeys } from '../../config/authorized-keys.js';
-import type { AuthorizedKeysMerge } from '../../config/authorized-keys.js';
-import type { SshPublicKey } from '../../config/ssh-public-key/index.js';
 import type { PasswdEntry } from '../../config/passwd.js';
-import type { Logger } from 'pino';
 import type { FileInfo, System } from '../../system/system.js';
-import { firstLine } from '../../text.js';
-import { restoreSelinuxLabels } from '../selinux.js';
 import { readEffectiveSshdConfig } from '../sshd-effective.js';
 
 /**
@@ -81,13 +75,13 @@ export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry
   return { file: first, others: [...new Set(others)], note: undefined };
 }
 
-function unsafe(file: string, reason: string): VmaccessError {
+export function unsafe(file: string, reason: string): VmaccessError {
   return new VmaccessError('SSH_KEY_PATH_UNSAFE', `Refusing to write ${file}: ${reason}.`, {
     hint: 'Fix the ownership or remove the link, then run the request again.',
   });
 }
 
-function isWithin(child: string, parent: string): boolean {
+export function isWithin(child: string, parent: string): boolean {
   const base = parent.replace(/\/+$/, '');
   return child === base || child.startsWith(`${base}/`);
 }
@@ -161,96 +155,4 @@ export async function checkAuthorizedKeysPath(system: System, file: string, user
     }
   }
   return { file, existing, missingDirs, userControlled };
-}
-
-export interface KeysFileResult {
-  file: string;
-  merge: AuthorizedKeysMerge;
-  createdDirs: string[];
-  notes: string[];
-}
-
-/** What writing these keys would do, without writing (for plans and for the no-change check). */
-export async function previewAuthorizedKeys(
-  system: System,
-  check: KeysFileCheck,
-  keys: readonly SshPublicKey[],
-  replace: boolean,
-): Promise<AuthorizedKeysMerge> {
-  const current = check.existing === undefined ? undefined : await system.readText(check.file);
-  return mergeAuthorizedKeys(current, keys, { replace });
-}
-
-/**
- * Runs as the account's owner (setpriv), so the kernel decides where the file can go: if
- * the user swaps ~/.ssh for a link to /root/.ssh after our checks, the write is refused
- * instead of landing in root's keys. mkdir fails on anything already at a name, the
- * temporary name comes from mktemp (O_EXCL), and `mv -T` replaces a link at the target
- * rather than following it. Arguments: mode, file, directories to create (outermost first).
- */
-const WRITE_AS_USER_SCRIPT = [
-  'set -eu',
-  'umask 077',
-  'mode=$1; file=$2; shift 2',
-  'for dir in "$@"; do mkdir -m 700 -- "$dir"; done',
-  'tmp=$(mktemp -- "${file%/*}/.authorized_keys.vmaccess-XXXXXX")',
-  'if cat > "$tmp" && chmod "$mode" -- "$tmp" && { sync -- "$tmp" 2>/dev/null || :; } && mv -f -T -- "$tmp" "$file"; then exit 0; fi',
-  'rm -f -- "$tmp"',
-  'exit 1',
-].join('\n');
-
-async function writeAsUser(system: System, check: KeysFileCheck, user: PasswdEntry, text: string, mode: number): Promise<boolean> {
-  const result = await system.run(
-    'setpriv',
-    ['--reuid', String(user.uid), '--regid', String(user.gid), '--clear-groups', '--', '/bin/sh', '-c', WRITE_AS_USER_SCRIPT, 'vmaccess-keys', mode.toString(8), check.file, ...check.missingDirs],
-    { input: text, timeoutMs: 30_000 },
-  );
-  if (!result.started) return false;
-  if (result.exitCode !== 0) {
-    const reason = firstLine(result.stderr, 200, `exit ${result.exitCode}`);
-    throw unsafe(check.file, `writing it as ${user.name} failed (${reason}); a path component may have changed, or one inside the home is not ${user.name}'s`);
-  }
-  return true;
-}
-
-/**
- * Write the keys; nothing is written when the content would not change. Where the user
- * controls a directory on the way, directories and file are made as the user (0700,
- * file 0600 or the existing file's mode). Elsewhere (root-owned directories only) root
- * writes: missing directories 0755 root-owned (0700 and chowned when inside the home),
- * then the file atomically, 0600 owned by the user when new, an existing file keeping
- * its owner and mode.
- */
-export async function writeAuthorizedKeys(
-  system: System,
-  check: KeysFileCheck,
-  user: PasswdEntry,
-  keys: readonly SshPublicKey[],
-  replace: boolean,
-  logger?: Logger,
-): Promise<KeysFileResult> {
-  const merge = await previewAuthorizedKeys(system, check, keys, replace);
-  const notes: string[] = [];
-  if (!merge.changed) return { file: check.file, merge, createdDirs: [], notes };
-  const existing = check.existing;
-  const mode = existing?.mode ?? 0o600;
-  let written = false;
-  if (check.userControlled) {
-    written = await writeAsUser(system, check, user, merge.text, mode);
-    if (!written) notes.push('setpriv is missing: written as root after checking every path component');
-  }
-  if (!written) {
-    for (const dir of check.missingDirs) {
-      const inHome = isWithin(dir, user.home);
-      await system.mkdir(dir, { mode: inHome ? 0o700 : 0o755 });
-      // Check what we created before handing it over (never chown an unchecked path).
-      const created = await system.lstat(dir);
-      if (created?.type !== 'directory' || created.uid !== 0) throw unsafe(check.file, `${dir} changed while it was being created`);
-      if (inHome) await system.chown(dir, user.uid, user.gid);
-    }
-    await system.writeFileAtomic(check.file, merge.text, { mode, uid: existing?.uid ?? user.uid, gid: existing?.gid ?? user.gid });
-  }
-  // The file and every directory made for it, each by name: nothing else is relabelled.
-  await restoreSelinuxLabels(system, [...check.missingDirs, check.file], logger);
-  return { file: check.file, merge, createdDirs: check.missingDirs, notes };
 }
