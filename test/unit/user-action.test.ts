@@ -410,6 +410,26 @@ describe('where the keys go and path safety', () => {
     expect(await machine.system.lstat('/home/azureuser/.ssh')).toBeUndefined();
   });
 
+  test('a shared AuthorizedKeysFile (no %u/%U/%h) is refused naming the file and who else reads it; nothing written', async () => {
+    machine.authorizedKeysFile = '/etc/ssh/admin_keys';
+    machine.system.addFile('/etc/ssh/admin_keys', `${keys.rsa.text}\n`, { mode: 0o644 });
+    const failed = await expectRefused(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text, removePriorKeys: true }), 'SSH_KEY_PATH_UNSAFE');
+    expect(failed.message).toContain('/etc/ssh/admin_keys');
+    expect(failed.message).toMatch(/sshd reads it for root/);
+    expect(machine.system.text('/etc/ssh/admin_keys')).toBe(`${keys.rsa.text}\n`);
+  });
+
+  test('a fixed AuthorizedKeysFile that sshd reads for this user only (Match User) is written', async () => {
+    machine.system.addDir('/etc/ssh/keys', 0o755);
+    machine.system.onCommand('/usr/sbin/sshd', (call) => {
+      const file = call.args.join(' ').includes('user=azureuser,') ? '/etc/ssh/keys/azureuser-only' : '.ssh/authorized_keys';
+      return { stdout: `port 22\nauthorizedkeysfile ${file}\n` };
+    });
+    const outcomes = byName(await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text })));
+    expect(outcomes['ssh_key']?.result, outcomes['ssh_key']?.message).toBe('changed');
+    expect(machine.system.text('/etc/ssh/keys/azureuser-only')).toBe(`${keys.ed25519.text}\n`);
+  });
+
   test('no home yet (plain useradd): root makes only the home and hands it over; .ssh and the file are made as the user', async () => {
     machine.system.nodes.delete('/home/azureuser');
     await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text }));

@@ -19,6 +19,12 @@ export interface KeysFileLocation {
   others: string[];
   /** Why the file is not what sshd -T reported, when it is not. */
   note: string | undefined;
+  /**
+   * Those of file and others that come from an absolute pattern without %u, %U or %h
+   * (e.g. `/etc/ssh/admin_keys` under `Match Group admins`): sshd may read the same file
+   * for other accounts too.
+   */
+  unpersonal: string[];
 }
 
 /** Expand AuthorizedKeysFile tokens (sshd_config(5): %% %h %u %U); undefined for unknown tokens. */
@@ -56,6 +62,7 @@ export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry
     // OpenSSH's compiled-in default also reads authorized_keys2.
     others: [expandAuthorizedKeysPath(DEFAULT_AUTHORIZED_KEYS_2, user)!],
     note: `${reason}; using the OpenSSH default ${DEFAULT_AUTHORIZED_KEYS}`,
+    unpersonal: [],
   });
   let patterns: string[];
   try {
@@ -72,7 +79,45 @@ export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry
   const [first, ...rest] = patterns.map((pattern) => expandAuthorizedKeysPath(pattern, user));
   if (first === undefined) return fallback('the effective AuthorizedKeysFile uses a token vmaccess cannot expand');
   const others = rest.filter((other): other is string => other !== undefined && other !== first);
-  return { file: first, others: [...new Set(others)], note: undefined };
+  const unpersonal = patterns.filter((pattern) => pattern.startsWith('/') && !/%[uUh]/.test(pattern)).map((pattern) => expandAuthorizedKeysPath(pattern, user)!);
+  return { file: first, others: [...new Set(others)], note: undefined, unpersonal: [...new Set(unpersonal)] };
+}
+
+/** More accounts than this and the shared-file check is not attempted: the file is refused. */
+const MAX_ACCOUNTS_TO_CHECK = 500;
+
+/**
+ * Refuse to write a key file sshd also reads for other accounts: a key added "for alice"
+ * would log in as every one of them, and remove_prior_keys would empty it for all. Only
+ * files from patterns without a per-user token are asked about: for each other local
+ * account, sshd -T says which files it would read; if none of them is this file, only
+ * this user can reach it and it may be written.
+ */
+export async function assertKeysFileNotShared(system: System, location: KeysFileLocation, user: PasswdEntry, accounts: () => Promise<PasswdEntry[]>): Promise<void> {
+  if (location.unpersonal.length === 0) return;
+  const others = (await accounts()).filter((account) => account.name !== user.name);
+  const refuse = (file: string, why: string): VmaccessError =>
+    new VmaccessError('SSH_KEY_PATH_UNSAFE', `Refusing to write ${file}: the effective AuthorizedKeysFile has no %u, %U or %h, and ${why}.`, {
+      hint: 'Give each account its own AuthorizedKeysFile (for example /etc/ssh/authorized_keys/%u or .ssh/authorized_keys), then run the request again.',
+    });
+  if (others.length > MAX_ACCOUNTS_TO_CHECK) throw refuse(location.unpersonal[0]!, `there are too many accounts (${others.length}) to prove no other one reads it`);
+  const sharers = new Map<string, string[]>();
+  for (const other of others) {
+    let patterns: string[];
+    try {
+      const effective = await readEffectiveSshdConfig(system, { user: other.name });
+      patterns = (effective.get('authorizedkeysfile') ?? '').split(/\s+/).filter((entry) => entry !== '');
+    } catch (error) {
+      if (!isVmaccessError(error)) throw error;
+      throw refuse(location.unpersonal[0]!, `sshd -T could not say which file it reads for ${other.name} (${error.code})`);
+    }
+    const theirs = new Set(patterns.map((pattern) => expandAuthorizedKeysPath(pattern, other)));
+    for (const file of location.unpersonal) if (theirs.has(file)) sharers.set(file, [...(sharers.get(file) ?? []), other.name]);
+  }
+  for (const [file, names] of sharers) {
+    const listed = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+    throw refuse(file, `sshd reads it for ${listed} too: a key added for ${user.name} would log in as them, and remove_prior_keys would empty it for all`);
+  }
 }
 
 export function unsafe(file: string, reason: string): VmaccessError {

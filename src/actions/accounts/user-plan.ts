@@ -10,10 +10,10 @@ import type { PasswdEntry } from '../../config/passwd.js';
 import type { AccountRequest } from '../../settings/request.js';
 import type { ActionContext, PlannedCommand, PlannedFile, PlannedStep, StepOutcome } from '../plan.js';
 import { currentDigest, sha256Hex, WRITTEN_BY_PROGRAM } from '../file-digest.js';
-import { assertChangeable, assertSafeUsername, findAccount, networkAccountError, readShadow, readTextIfAllowed, readUidRange } from './account-database.js';
+import { assertChangeable, assertSafeUsername, findAccount, networkAccountError, readLocalUsers, readShadow, readTextIfAllowed, readUidRange } from './account-database.js';
 import { assertSafePassword, chooseNewAccountShell, homeRemovalVerdict, passwordMatches } from './account-commands.js';
 import { loadProvisioningKeys } from './account-provisioning-keys.js';
-import { checkAuthorizedKeysPath, locateAuthorizedKeysFile } from './authorized-keys-file.js';
+import { assertKeysFileNotShared, checkAuthorizedKeysPath, locateAuthorizedKeysFile } from './authorized-keys-file.js';
 import { readCurrentKeys } from './authorized-keys-io.js';
 import type { KeysFileCheck, KeysFileLocation } from './authorized-keys-file.js';
 
@@ -130,6 +130,7 @@ async function checkAccount(account: AccountRequest, context: ActionContext): Pr
       // Refused here (unsafe path, link planted by the user) rather than half way through apply.
       await checkAuthorizedKeysPath(system, location.file, existing);
       if (account.removePriorKeys) await otherKeyFiles(system, location, existing);
+      await assertKeysFileNotShared(system, location, existing, () => readLocalUsers(system, paths));
     }
     // NOPASSWD unless a password was given (and passwordless access was not asked for),
     // as the guest agent and the original extension do.
