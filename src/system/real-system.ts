@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { errnoCode } from '../errors.js';
 import { COMMAND_PATH } from './paths.js';
-import type { FileInfo, FileType, RunOptions, RunResult, System, WriteOptions } from './system.js';
+import type { FileInfo, FileType, RegularFileRead, RunOptions, RunResult, System, WriteOptions } from './system.js';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 let tempCounter = 0;
@@ -23,7 +23,52 @@ function toInfo(stats: Stats): FileInfo {
     gid: stats.gid,
     size: stats.size,
     mtimeMs: stats.mtimeMs,
+    dev: stats.dev,
+    ino: stats.ino,
+    nlink: stats.nlink,
   };
+}
+
+/** open(2) errors that mean "the name is not a plain file we may read", not a failure. */
+const REFUSED_OPEN_ERRORS: Record<string, string> = {
+  ELOOP: 'it is a symbolic link',
+  ENXIO: 'it is a socket or a FIFO without a writer',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a component of the path is not a directory',
+};
+
+async function readRegularFile(target: string, maxBytes: number): Promise<RegularFileRead> {
+  let handle;
+  try {
+    // O_NOFOLLOW: a link swapped in after the caller's lstat is refused by the kernel.
+    // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
+    handle = await fs.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+  } catch (error) {
+    const code = errnoCode(error) ?? '';
+    if (code === 'ENOENT') return { kind: 'missing' };
+    const reason = REFUSED_OPEN_ERRORS[code];
+    if (reason !== undefined) return { kind: 'refused', reason };
+    throw error;
+  }
+  try {
+    const info = toInfo(await handle.stat());
+    if (info.type !== 'file') return { kind: 'refused', reason: 'it is not a regular file' };
+    // A second name means a hard link: the file may be another file entirely (/etc/shadow).
+    if (info.nlink !== 1) return { kind: 'refused', reason: `it has ${info.nlink} hard links` };
+    if (info.size > maxBytes) return { kind: 'refused', reason: `it is larger than ${maxBytes} bytes` };
+    // Read at most one byte past the bound: the size from fstat is not a promise.
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) return { kind: 'refused', reason: `it is larger than ${maxBytes} bytes` };
+    }
+    return { kind: 'text', text: buffer.subarray(0, length).toString('utf8'), info };
+  } finally {
+    await handle.close();
+  }
 }
 
 async function statWith(fn: typeof fs.stat, target: string): Promise<FileInfo | undefined> {
@@ -72,6 +117,8 @@ export function createRealSystem(): System {
         throw error;
       }
     },
+
+    readRegularFile: (target, options) => readRegularFile(target, options.maxBytes),
 
     async readBytes(target) {
       try {

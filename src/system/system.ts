@@ -34,7 +34,17 @@ export interface FileInfo {
   gid: number;
   size: number;
   mtimeMs: number;
+  /** Device and inode (identity) and link count, where the implementation knows them. */
+  dev?: number;
+  ino?: number;
+  nlink?: number;
 }
+
+/** What readRegularFile found: the text, nothing, or why it refused to read. */
+export type RegularFileRead =
+  | { kind: 'text'; text: string; info: FileInfo }
+  | { kind: 'missing' }
+  | { kind: 'refused'; reason: string };
 
 export interface WriteOptions {
   mode?: number;
@@ -51,6 +61,13 @@ export interface System {
   run(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** File contents as UTF-8, or undefined when the file does not exist. */
   readText(path: string): Promise<string | undefined>;
+  /**
+   * Read a file that must be a plain regular file, without trusting its name: the name is
+   * opened without following a symbolic link and without blocking (a FIFO never hangs the
+   * read), then the open file itself must be a regular file with one link and at most
+   * maxBytes long. Refusals are values, not exceptions.
+   */
+  readRegularFile(path: string, options: { maxBytes: number }): Promise<RegularFileRead>;
   /** File contents as bytes, or undefined when the file does not exist. */
   readBytes(path: string): Promise<Uint8Array | undefined>;
   /**

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { FileInfo, KernelLock, RunOptions, RunResult, System, WriteOptions } from '../../src/system/system.js';
+import type { FileInfo, KernelLock, RegularFileRead, RunOptions, RunResult, System, WriteOptions } from '../../src/system/system.js';
 
 /**
  * An in-memory System with real state: files, directories and symlinks keyed by
@@ -167,9 +167,27 @@ export class FakeSystem implements System {
     return Promise.resolve(true);
   }
 
+  /** Inode numbers: one per node object, so a replaced file has a new identity. */
+  private readonly inodes = new WeakMap<Node, number>();
+  private nextInode = 1;
+
   private info(node: Node | undefined): FileInfo | undefined {
     if (node === undefined) return undefined;
-    return { type: node.type, mode: node.mode, uid: node.uid, gid: node.gid, size: node.data.length, mtimeMs: node.mtimeMs };
+    let ino = this.inodes.get(node);
+    if (ino === undefined) {
+      ino = this.nextInode++;
+      this.inodes.set(node, ino);
+    }
+    return { type: node.type, mode: node.mode, uid: node.uid, gid: node.gid, size: node.data.length, mtimeMs: node.mtimeMs, dev: 1, ino, nlink: 1 };
+  }
+
+  readRegularFile(target: string, options: { maxBytes: number }): Promise<RegularFileRead> {
+    const node = this.nodes.get(this.parentOf(target));
+    if (node === undefined) return Promise.resolve({ kind: 'missing' });
+    if (node.type === 'symlink') return Promise.resolve({ kind: 'refused', reason: 'it is a symbolic link' });
+    if (node.type !== 'file') return Promise.resolve({ kind: 'refused', reason: 'it is not a regular file' });
+    if (node.data.length > options.maxBytes) return Promise.resolve({ kind: 'refused', reason: `it is larger than ${options.maxBytes} bytes` });
+    return Promise.resolve({ kind: 'text', text: decoder.decode(node.data), info: this.info(node)! });
   }
 
   stat(target: string): Promise<FileInfo | undefined> {

@@ -202,8 +202,19 @@ export function createFakeMachine(): FakeMachine {
     const uid = Number(optionValue(call.args, '--reuid'));
     const gid = Number(optionValue(call.args, '--regid'));
     const dashes = call.args.indexOf('--');
-    const [, , , , mode = '600', file = '', ...dirs] = call.args.slice(dashes + 1);
-    if (call.args[dashes + 1] !== '/bin/sh') throw new Error(`setpriv: unexpected ${call.args.join(' ')}`);
+    const [shell, , , name, ...rest] = call.args.slice(dashes + 1);
+    if (shell !== '/bin/sh') throw new Error(`setpriv: unexpected ${call.args.join(' ')}`);
+    if (name === 'vmaccess-keys-probe') return { exitCode: 0 };
+    if (name === 'vmaccess-keys-read') {
+      // The read script: a link or non-file at the name is refused, a missing file is exit 4.
+      const info = await system.lstat(rest[0] ?? '');
+      if (info === undefined) return { exitCode: 4 };
+      if (info.type !== 'file') return { exitCode: 3, stderr: `it is ${info.type === 'symlink' ? 'a symbolic link' : 'not a regular file'}\n` };
+      if (info.uid !== uid && (info.mode & 0o004) === 0) return { exitCode: 1, stderr: `dd: failed to open '${rest[0]}': Permission denied\n` };
+      return { exitCode: 0, stdout: system.text(rest[0] ?? '') ?? '' };
+    }
+    if (name !== 'vmaccess-keys') throw new Error(`setpriv: unexpected script ${name ?? ''}`);
+    const [mode = '600', file = '', ...dirs] = rest;
     const writable = async (dir: string): Promise<boolean> => {
       const info = await system.stat(dir);
       return info?.type === 'directory' && (info.uid === uid || (info.mode & 0o002) !== 0);

@@ -18,6 +18,10 @@ interface RunnerInput {
   mode: 'apply' | 'plan';
   request: VmaccessRequest;
   agentLibDir: string;
+  /** Apply the request this many times in this one process (race tests: no node start per run). */
+  repeat?: number;
+  /** A command run as root before every repetition (e.g. to put the account's home back). */
+  between?: string[];
 }
 
 async function readStdin(): Promise<string> {
@@ -46,8 +50,19 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ outcomes: [], failures: [], plan })}\n`);
     return;
   }
-  const result = await dispatch(actions, input.request, context);
-  process.stdout.write(`${JSON.stringify({ outcomes: result.outcomes, failures: result.failures, plan: [] })}\n`);
+  const outcomes = [];
+  const failures = [];
+  for (let run = 0; run < (input.repeat ?? 1); run += 1) {
+    if (input.between !== undefined) {
+      const [file, ...args] = input.between;
+      const reset = await context.system.run(file!, args, { timeoutMs: 30_000 });
+      if (reset.exitCode !== 0) throw new Error(`between-runs command failed (exit ${reset.exitCode}): ${reset.stderr}`);
+    }
+    const result = await dispatch(actions, input.request, context);
+    outcomes.push(...result.outcomes);
+    failures.push(...result.failures);
+  }
+  process.stdout.write(`${JSON.stringify({ outcomes, failures, plan: [] })}\n`);
 }
 
 await main();

@@ -27,6 +27,10 @@ export interface ActionRunOptions {
   /** The agent lib dir given to actions (default /var/lib/waagent, where the sandbox's ovf-env.xml is). */
   agentLibDir?: string;
   timeoutMs?: number;
+  /** Apply the request this many times in one runner process (default 1). */
+  repeat?: number;
+  /** argv run as root inside before every repetition. */
+  between?: string[];
 }
 
 /**
@@ -57,7 +61,13 @@ async function ensureRunner(sandbox: Sandbox): Promise<void> {
  */
 export async function runActionInSandbox(sandbox: Sandbox, request: VmaccessRequest, options: ActionRunOptions = {}): Promise<ActionRun> {
   await ensureRunner(sandbox);
-  const input = JSON.stringify({ mode: options.mode ?? 'apply', request, agentLibDir: options.agentLibDir ?? '/var/lib/waagent' });
+  const input = JSON.stringify({
+    mode: options.mode ?? 'apply',
+    request,
+    agentLibDir: options.agentLibDir ?? '/var/lib/waagent',
+    ...(options.repeat === undefined ? {} : { repeat: options.repeat }),
+    ...(options.between === undefined ? {} : { between: options.between }),
+  });
   const result = await sandbox.exec([`${RUNNER_DIR_INSIDE}/bin/node`, `${RUNNER_DIR_INSIDE}/action-runner.mjs`], {
     input,
     timeoutMs: options.timeoutMs ?? 240_000,

@@ -142,6 +142,27 @@ describe('OpenSSH public key lines', () => {
     expect(message).not.toContain('Hunter2');
     expect(message).not.toContain('comment-secret');
   });
+
+  // A password pasted into ssh_key must not come back in status, telemetry or logs:
+  // every refusal names the line and what was expected, never any of the value.
+  test.each([
+    ['a password alone', 'hunter2-correct-horse-battery'],
+    ['a password with a comma', 'hunter2,correct-horse'],
+    ['a password that looks like an option with a value', 'hunter2=correct"horse"'],
+    ['a password after a known option', 'no-pty,hunter2-correct-horse'],
+    ['a password as the quoted value of a flag', 'pty="hunter2-correct-horse"'],
+    ['a password as a PEM label', '-----BEGIN HUNTER2 CORRECT HORSE-----'],
+    ['a password in an SSH2 block', '---- BEGIN SSH2 PUBLIC KEY ----\nhunter2-correct-horse\n---- END SSH2 PUBLIC KEY ----'],
+  ])('%s: the error carries none of the value', (_label, value) => {
+    const message = expectInvalid(value, 1);
+    for (const fragment of ['hunter2', 'correct', 'horse', 'HUNTER2', 'HORSE']) expect(message).not.toContain(fragment);
+    try {
+      parseSshPublicKeys(value);
+    } catch (error) {
+      if (!isVmaccessError(error)) throw error;
+      expect(error.statusMessage.toLowerCase()).not.toContain('hunter2');
+    }
+  });
 });
 
 describe('RFC 4716 SSH2 blocks', () => {

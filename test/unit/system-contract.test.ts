@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { linkSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -134,6 +135,41 @@ describe.each(subjects)('System contract: %s', (_name, make) => {
     await subject.system.mkdir(at('x'));
     await expect(subject.system.mkdir(at('x'))).rejects.toMatchObject({ code: 'EEXIST' });
     await subject.system.mkdir(at('x'), { recursive: true });
+  });
+
+  test('readRegularFile: text and identity of a plain file, missing, a link refused, a size bound', async () => {
+    subject = make();
+    await subject.system.writeFileAtomic(at('keys'), 'ssh-ed25519 AAAA\n');
+    const read = await subject.system.readRegularFile(at('keys'), { maxBytes: 100 });
+    expect(read).toMatchObject({ kind: 'text', text: 'ssh-ed25519 AAAA\n', info: { type: 'file', nlink: 1 } });
+    const info = await subject.system.lstat(at('keys'));
+    if (read.kind === 'text') expect([read.info.dev, read.info.ino]).toEqual([info?.dev, info?.ino]);
+    expect(await subject.system.readRegularFile(at('nope'), { maxBytes: 100 })).toEqual({ kind: 'missing' });
+    subject.symlink(at('link'), at('keys'));
+    expect(await subject.system.readRegularFile(at('link'), { maxBytes: 100 })).toMatchObject({ kind: 'refused' });
+    expect(await subject.system.readRegularFile(at('keys'), { maxBytes: 4 })).toMatchObject({ kind: 'refused', reason: 'it is larger than 4 bytes' });
+    await subject.system.mkdir(at('dir'));
+    expect(await subject.system.readRegularFile(at('dir'), { maxBytes: 100 })).toMatchObject({ kind: 'refused' });
+  });
+});
+
+describe('real readRegularFile: the names a hostile user can plant', () => {
+  const system = createRealSystem();
+  let root = '';
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  test('a FIFO returns at once, /dev/zero is bounded, a hard link and a link to a device are refused', async () => {
+    root = mkdtempSync(path.join(tmpdir(), 'vmaccess-read-'));
+    execFileSync('mkfifo', [path.join(root, 'fifo')]);
+    const started = Date.now();
+    expect(await system.readRegularFile(path.join(root, 'fifo'), { maxBytes: 1024 })).toMatchObject({ kind: 'refused', reason: 'it is not a regular file' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await system.readRegularFile('/dev/zero', { maxBytes: 1024 })).toMatchObject({ kind: 'refused', reason: 'it is not a regular file' });
+    symlinkSync('/dev/zero', path.join(root, 'zero'));
+    expect(await system.readRegularFile(path.join(root, 'zero'), { maxBytes: 1024 })).toMatchObject({ kind: 'refused', reason: 'it is a symbolic link' });
+    writeFileSync(path.join(root, 'secret'), 'root:$6$hash:1:0:99999:7:::\n');
+    linkSync(path.join(root, 'secret'), path.join(root, 'hard'));
+    expect(await system.readRegularFile(path.join(root, 'hard'), { maxBytes: 1024 })).toMatchObject({ kind: 'refused', reason: 'it has 2 hard links' });
   });
 });
 

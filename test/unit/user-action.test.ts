@@ -407,12 +407,85 @@ describe('where the keys go and path safety', () => {
     expect(setpriv?.input).toBe(`${keys.ed25519.text}\n`);
   });
 
-  test('setpriv missing: written as root after the checks, with a note', async () => {
+  test('setpriv missing: fails closed (PREREQUISITE_MISSING), root writes nothing under the home', async () => {
     machine.system.onCommand('setpriv', () => ({ exitCode: 127, started: false }));
     const outcomes = byName(await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text })));
-    expect(outcomes['ssh_key']?.message).toContain('setpriv is missing');
+    expect(outcomes['ssh_key']).toMatchObject({ result: 'failed', code: 'PREREQUISITE_MISSING' });
+    expect(outcomes['ssh_key']?.message).toContain('setpriv');
+    expect(await machine.system.lstat('/home/azureuser/.ssh')).toBeUndefined();
+  });
+
+  test('a shared AuthorizedKeysFile (no %u/%U/%h) is refused naming the file and who else reads it; nothing written', async () => {
+    machine.authorizedKeysFile = '/etc/ssh/admin_keys';
+    machine.system.addFile('/etc/ssh/admin_keys', `${keys.rsa.text}\n`, { mode: 0o644 });
+    const failed = await expectRefused(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text, removePriorKeys: true }), 'SSH_KEY_PATH_UNSAFE');
+    expect(failed.message).toContain('/etc/ssh/admin_keys');
+    expect(failed.message).toMatch(/sshd reads it for root/);
+    expect(machine.system.text('/etc/ssh/admin_keys')).toBe(`${keys.rsa.text}\n`);
+  });
+
+  test('a fixed AuthorizedKeysFile that sshd reads for this user only (Match User) is written', async () => {
+    machine.system.addDir('/etc/ssh/keys', 0o755);
+    machine.system.onCommand('/usr/sbin/sshd', (call) => {
+      const file = call.args.join(' ').includes('user=azureuser,') ? '/etc/ssh/keys/azureuser-only' : '.ssh/authorized_keys';
+      return { stdout: `port 22\nauthorizedkeysfile ${file}\n` };
+    });
+    const outcomes = byName(await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text })));
+    expect(outcomes['ssh_key']?.result, outcomes['ssh_key']?.message).toBe('changed');
+    expect(machine.system.text('/etc/ssh/keys/azureuser-only')).toBe(`${keys.ed25519.text}\n`);
+  });
+
+  test('no home yet (plain useradd): root makes only the home and hands it over; .ssh and the file are made as the user', async () => {
+    machine.system.nodes.delete('/home/azureuser');
+    await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text }));
+    expect(await machine.system.lstat('/home/azureuser')).toMatchObject({ type: 'directory', uid: 1000, mode: 0o700 });
+    const writes = machine.system.commandsRun('setpriv').filter((call) => call.args.includes('vmaccess-keys'));
+    expect(writes.map((call) => call.args.slice(-3))).toEqual([['600', '/home/azureuser/.ssh/authorized_keys', '/home/azureuser/.ssh']]);
     expect(await machine.system.lstat('/home/azureuser/.ssh/authorized_keys')).toMatchObject({ uid: 1000, mode: 0o600 });
+  });
+
+  test('no home yet and setpriv missing: fails closed before creating anything', async () => {
+    machine.system.nodes.delete('/home/azureuser');
+    machine.system.onCommand('setpriv', () => ({ exitCode: 127, started: false }));
+    const outcomes = byName(await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text })));
+    expect(outcomes['ssh_key']).toMatchObject({ result: 'failed', code: 'PREREQUISITE_MISSING' });
+    expect(await machine.system.lstat('/home/azureuser')).toBeUndefined();
+  });
+
+  test('a root-owned home: root makes ~/.ssh, hands it over, and the file is written as the user', async () => {
+    machine.system.nodes.get('/home/azureuser')!.uid = 0;
+    machine.system.nodes.get('/home/azureuser')!.gid = 0;
+    await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text }));
     expect(await machine.system.lstat('/home/azureuser/.ssh')).toMatchObject({ uid: 1000, mode: 0o700 });
+    const writes = machine.system.commandsRun('setpriv').filter((call) => call.args.includes('vmaccess-keys'));
+    expect(writes.map((call) => call.args.slice(-2))).toEqual([['600', '/home/azureuser/.ssh/authorized_keys']]);
+  });
+
+  test('the existing key file under the home is read as the user, never opened by root', async () => {
+    machine.system.addDir('/home/azureuser/.ssh', 0o700, 1000, 1000);
+    machine.system.addFile('/home/azureuser/.ssh/authorized_keys', `${keys.rsa.text}\n`, { uid: 1000, gid: 1000, mode: 0o600 });
+    const readBytes = machine.system.readBytes.bind(machine.system);
+    const readText = machine.system.readText.bind(machine.system);
+    const rootReads: string[] = [];
+    machine.system.readBytes = (file) => (file.startsWith('/home/') ? (rootReads.push(file), readBytes(file)) : readBytes(file));
+    machine.system.readText = (file) => (file.startsWith('/home/') ? (rootReads.push(file), readText(file)) : readText(file));
+    await apply(accountRequest({ username: 'azureuser', sshKey: keys.ed25519.text }));
+    expect(machine.system.text('/home/azureuser/.ssh/authorized_keys')).toBe(`${keys.rsa.text}\n${keys.ed25519.text}\n`);
+    expect(machine.system.commandsRun('setpriv').filter((call) => call.args.includes('vmaccess-keys-read')).length).toBeGreaterThan(0);
+    expect(rootReads).toEqual([]);
+  });
+
+  test('a root-owned key path: a file replaced between the check and the read is refused', async () => {
+    machine.authorizedKeysFile = '/etc/ssh/authorized_keys/%u';
+    machine.system.addDir('/etc/ssh/authorized_keys', 0o755);
+    machine.system.addFile('/etc/ssh/authorized_keys/azureuser', `${keys.rsa.text}\n`, { uid: 1000, gid: 1000, mode: 0o600 });
+    const { checkAuthorizedKeysPath } = await import('../../src/actions/accounts/authorized-keys-file.js');
+    const { readCurrentKeys } = await import('../../src/actions/accounts/authorized-keys-io.js');
+    const user = { name: 'azureuser', uid: 1000, gid: 1000, home: '/home/azureuser', shell: '/bin/bash', gecos: '' };
+    const check = await checkAuthorizedKeysPath(machine.system, '/etc/ssh/authorized_keys/azureuser', user);
+    expect(await readCurrentKeys(machine.system, check, user)).toBe(`${keys.rsa.text}\n`);
+    await machine.system.writeFileAtomic('/etc/ssh/authorized_keys/azureuser', 'root:$6$secret:19000::::::\n');
+    await expect(readCurrentKeys(machine.system, check, user)).rejects.toMatchObject({ code: 'SSH_KEY_PATH_UNSAFE' });
   });
 
   test('a root-owned symlink outside the home (/home -> /var/home) is the system layout and is followed', async () => {

@@ -1,13 +1,7 @@
 import * as path from 'node:path';
 import { VmaccessError, isVmaccessError } from '../../errors.js';
-import { mergeAuthorizedKeys } from '../../config/authorized-keys.js';
-import type { AuthorizedKeysMerge } from '../../config/authorized-keys.js';
-import type { SshPublicKey } from '../../config/ssh-public-key/index.js';
 import type { PasswdEntry } from '../../config/passwd.js';
-import type { Logger } from 'pino';
 import type { FileInfo, System } from '../../system/system.js';
-import { firstLine } from '../../text.js';
-import { restoreSelinuxLabels } from '../selinux.js';
 import { readEffectiveSshdConfig } from '../sshd-effective.js';
 
 /**
@@ -25,6 +19,12 @@ export interface KeysFileLocation {
   others: string[];
   /** Why the file is not what sshd -T reported, when it is not. */
   note: string | undefined;
+  /**
+   * Those of file and others that come from an absolute pattern without %u, %U or %h
+   * (e.g. `/etc/ssh/admin_keys` under `Match Group admins`): sshd may read the same file
+   * for other accounts too.
+   */
+  unpersonal: string[];
 }
 
 /** Expand AuthorizedKeysFile tokens (sshd_config(5): %% %h %u %U); undefined for unknown tokens. */
@@ -62,6 +62,7 @@ export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry
     // OpenSSH's compiled-in default also reads authorized_keys2.
     others: [expandAuthorizedKeysPath(DEFAULT_AUTHORIZED_KEYS_2, user)!],
     note: `${reason}; using the OpenSSH default ${DEFAULT_AUTHORIZED_KEYS}`,
+    unpersonal: [],
   });
   let patterns: string[];
   try {
@@ -78,16 +79,54 @@ export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry
   const [first, ...rest] = patterns.map((pattern) => expandAuthorizedKeysPath(pattern, user));
   if (first === undefined) return fallback('the effective AuthorizedKeysFile uses a token vmaccess cannot expand');
   const others = rest.filter((other): other is string => other !== undefined && other !== first);
-  return { file: first, others: [...new Set(others)], note: undefined };
+  const unpersonal = patterns.filter((pattern) => pattern.startsWith('/') && !/%[uUh]/.test(pattern)).map((pattern) => expandAuthorizedKeysPath(pattern, user)!);
+  return { file: first, others: [...new Set(others)], note: undefined, unpersonal: [...new Set(unpersonal)] };
 }
 
-function unsafe(file: string, reason: string): VmaccessError {
+/** More accounts than this and the shared-file check is not attempted: the file is refused. */
+const MAX_ACCOUNTS_TO_CHECK = 500;
+
+/**
+ * Refuse to write a key file sshd also reads for other accounts: a key added "for alice"
+ * would log in as every one of them, and remove_prior_keys would empty it for all. Only
+ * files from patterns without a per-user token are asked about: for each other local
+ * account, sshd -T says which files it would read; if none of them is this file, only
+ * this user can reach it and it may be written.
+ */
+export async function assertKeysFileNotShared(system: System, location: KeysFileLocation, user: PasswdEntry, accounts: () => Promise<PasswdEntry[]>): Promise<void> {
+  if (location.unpersonal.length === 0) return;
+  const others = (await accounts()).filter((account) => account.name !== user.name);
+  const refuse = (file: string, why: string): VmaccessError =>
+    new VmaccessError('SSH_KEY_PATH_UNSAFE', `Refusing to write ${file}: the effective AuthorizedKeysFile has no %u, %U or %h, and ${why}.`, {
+      hint: 'Give each account its own AuthorizedKeysFile (for example /etc/ssh/authorized_keys/%u or .ssh/authorized_keys), then run the request again.',
+    });
+  if (others.length > MAX_ACCOUNTS_TO_CHECK) throw refuse(location.unpersonal[0]!, `there are too many accounts (${others.length}) to prove no other one reads it`);
+  const sharers = new Map<string, string[]>();
+  for (const other of others) {
+    let patterns: string[];
+    try {
+      const effective = await readEffectiveSshdConfig(system, { user: other.name });
+      patterns = (effective.get('authorizedkeysfile') ?? '').split(/\s+/).filter((entry) => entry !== '');
+    } catch (error) {
+      if (!isVmaccessError(error)) throw error;
+      throw refuse(location.unpersonal[0]!, `sshd -T could not say which file it reads for ${other.name} (${error.code})`);
+    }
+    const theirs = new Set(patterns.map((pattern) => expandAuthorizedKeysPath(pattern, other)));
+    for (const file of location.unpersonal) if (theirs.has(file)) sharers.set(file, [...(sharers.get(file) ?? []), other.name]);
+  }
+  for (const [file, names] of sharers) {
+    const listed = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+    throw refuse(file, `sshd reads it for ${listed} too: a key added for ${user.name} would log in as them, and remove_prior_keys would empty it for all`);
+  }
+}
+
+export function unsafe(file: string, reason: string): VmaccessError {
   return new VmaccessError('SSH_KEY_PATH_UNSAFE', `Refusing to write ${file}: ${reason}.`, {
     hint: 'Fix the ownership or remove the link, then run the request again.',
   });
 }
 
-function isWithin(child: string, parent: string): boolean {
+export function isWithin(child: string, parent: string): boolean {
   const base = parent.replace(/\/+$/, '');
   return child === base || child.startsWith(`${base}/`);
 }
@@ -161,96 +200,4 @@ export async function checkAuthorizedKeysPath(system: System, file: string, user
     }
   }
   return { file, existing, missingDirs, userControlled };
-}
-
-export interface KeysFileResult {
-  file: string;
-  merge: AuthorizedKeysMerge;
-  createdDirs: string[];
-  notes: string[];
-}
-
-/** What writing these keys would do, without writing (for plans and for the no-change check). */
-export async function previewAuthorizedKeys(
-  system: System,
-  check: KeysFileCheck,
-  keys: readonly SshPublicKey[],
-  replace: boolean,
-): Promise<AuthorizedKeysMerge> {
-  const current = check.existing === undefined ? undefined : await system.readText(check.file);
-  return mergeAuthorizedKeys(current, keys, { replace });
-}
-
-/**
- * Runs as the account's owner (setpriv), so the kernel decides where the file can go: if
- * the user swaps ~/.ssh for a link to /root/.ssh after our checks, the write is refused
- * instead of landing in root's keys. mkdir fails on anything already at a name, the
- * temporary name comes from mktemp (O_EXCL), and `mv -T` replaces a link at the target
- * rather than following it. Arguments: mode, file, directories to create (outermost first).
- */
-const WRITE_AS_USER_SCRIPT = [
-  'set -eu',
-  'umask 077',
-  'mode=$1; file=$2; shift 2',
-  'for dir in "$@"; do mkdir -m 700 -- "$dir"; done',
-  'tmp=$(mktemp -- "${file%/*}/.authorized_keys.vmaccess-XXXXXX")',
-  'if cat > "$tmp" && chmod "$mode" -- "$tmp" && { sync -- "$tmp" 2>/dev/null || :; } && mv -f -T -- "$tmp" "$file"; then exit 0; fi',
-  'rm -f -- "$tmp"',
-  'exit 1',
-].join('\n');
-
-async function writeAsUser(system: System, check: KeysFileCheck, user: PasswdEntry, text: string, mode: number): Promise<boolean> {
-  const result = await system.run(
-    'setpriv',
-    ['--reuid', String(user.uid), '--regid', String(user.gid), '--clear-groups', '--', '/bin/sh', '-c', WRITE_AS_USER_SCRIPT, 'vmaccess-keys', mode.toString(8), check.file, ...check.missingDirs],
-    { input: text, timeoutMs: 30_000 },
-  );
-  if (!result.started) return false;
-  if (result.exitCode !== 0) {
-    const reason = firstLine(result.stderr, 200, `exit ${result.exitCode}`);
-    throw unsafe(check.file, `writing it as ${user.name} failed (${reason}); a path component may have changed, or one inside the home is not ${user.name}'s`);
-  }
-  return true;
-}
-
-/**
- * Write the keys; nothing is written when the content would not change. Where the user
- * controls a directory on the way, directories and file are made as the user (0700,
- * file 0600 or the existing file's mode). Elsewhere (root-owned directories only) root
- * writes: missing directories 0755 root-owned (0700 and chowned when inside the home),
- * then the file atomically, 0600 owned by the user when new, an existing file keeping
- * its owner and mode.
- */
-export async function writeAuthorizedKeys(
-  system: System,
-  check: KeysFileCheck,
-  user: PasswdEntry,
-  keys: readonly SshPublicKey[],
-  replace: boolean,
-  logger?: Logger,
-): Promise<KeysFileResult> {
-  const merge = await previewAuthorizedKeys(system, check, keys, replace);
-  const notes: string[] = [];
-  if (!merge.changed) return { file: check.file, merge, createdDirs: [], notes };
-  const existing = check.existing;
-  const mode = existing?.mode ?? 0o600;
-  let written = false;
-  if (check.userControlled) {
-    written = await writeAsUser(system, check, user, merge.text, mode);
-    if (!written) notes.push('setpriv is missing: written as root after checking every path component');
-  }
-  if (!written) {
-    for (const dir of check.missingDirs) {
-      const inHome = isWithin(dir, user.home);
-      await system.mkdir(dir, { mode: inHome ? 0o700 : 0o755 });
-      // Check what we created before handing it over (never chown an unchecked path).
-      const created = await system.lstat(dir);
-      if (created?.type !== 'directory' || created.uid !== 0) throw unsafe(check.file, `${dir} changed while it was being created`);
-      if (inHome) await system.chown(dir, user.uid, user.gid);
-    }
-    await system.writeFileAtomic(check.file, merge.text, { mode, uid: existing?.uid ?? user.uid, gid: existing?.gid ?? user.gid });
-  }
-  // The file and every directory made for it, each by name: nothing else is relabelled.
-  await restoreSelinuxLabels(system, [...check.missingDirs, check.file], logger);
-  return { file: check.file, merge, createdDirs: check.missingDirs, notes };
 }

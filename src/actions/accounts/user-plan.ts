@@ -10,10 +10,11 @@ import type { PasswdEntry } from '../../config/passwd.js';
 import type { AccountRequest } from '../../settings/request.js';
 import type { ActionContext, PlannedCommand, PlannedFile, PlannedStep, StepOutcome } from '../plan.js';
 import { currentDigest, sha256Hex, WRITTEN_BY_PROGRAM } from '../file-digest.js';
-import { assertChangeable, assertSafeUsername, findAccount, networkAccountError, readShadow, readTextIfAllowed, readUidRange } from './account-database.js';
+import { assertChangeable, assertSafeUsername, findAccount, networkAccountError, readLocalUsers, readShadow, readTextIfAllowed, readUidRange } from './account-database.js';
 import { assertSafePassword, chooseNewAccountShell, homeRemovalVerdict, passwordMatches } from './account-commands.js';
 import { loadProvisioningKeys } from './account-provisioning-keys.js';
-import { checkAuthorizedKeysPath, locateAuthorizedKeysFile, previewAuthorizedKeys } from './authorized-keys-file.js';
+import { assertKeysFileNotShared, checkAuthorizedKeysPath, locateAuthorizedKeysFile } from './authorized-keys-file.js';
+import { readCurrentKeys } from './authorized-keys-io.js';
 import type { KeysFileCheck, KeysFileLocation } from './authorized-keys-file.js';
 
 /**
@@ -129,6 +130,7 @@ async function checkAccount(account: AccountRequest, context: ActionContext): Pr
       // Refused here (unsafe path, link planted by the user) rather than half way through apply.
       await checkAuthorizedKeysPath(system, location.file, existing);
       if (account.removePriorKeys) await otherKeyFiles(system, location, existing);
+      await assertKeysFileNotShared(system, location, existing, () => readLocalUsers(system, paths));
     }
     // NOPASSWD unless a password was given (and passwordless access was not asked for),
     // as the guest agent and the original extension do.
@@ -234,19 +236,23 @@ async function planKeys(detail: AccountDetail, keys: PlannedKeys, context: Actio
     target = location.file;
     const check = await checkAuthorizedKeysPath(system, location.file, existing);
     try {
-      const merge = await previewAuthorizedKeys(system, check, keys.keys, replace);
+      // Read the way apply reads it (as the user where the user controls the path), and
+      // digest that text: root never opens a name the user could have swapped.
+      const current = await readCurrentKeys(system, check, existing);
+      const merge = mergeAuthorizedKeys(current, keys.keys, { replace });
       changes = merge.changed;
       summaryDetail = merge.changed ? ` (${merge.added.length} new, ${merge.alreadyPresent.length} already there${replace ? `, ${merge.removed} removed` : ''})` : ' (no change: all keys already there)';
-      if (merge.changed) parts.files.push({ path: target, before: await currentDigest(system, target), after: sha256Hex(merge.text), reason: `SSH keys of "${account.username}"` });
+      if (merge.changed) parts.files.push({ path: target, before: current === undefined ? null : sha256Hex(current), after: sha256Hex(merge.text), reason: `SSH keys of "${account.username}"` });
     } catch {
       summaryDetail = ' (the current file cannot be read without root)';
     }
     if (replace) {
       for (const other of await otherKeyFiles(system, location, existing)) {
-        const emptied = await previewAuthorizedKeys(system, other, [], true);
+        const current = await readCurrentKeys(system, other, existing);
+        const emptied = mergeAuthorizedKeys(current, [], { replace: true });
         if (!emptied.changed) continue;
         changes = true;
-        parts.files.push({ path: other.file, before: await currentDigest(system, other.file), after: sha256Hex(emptied.text), reason: 'remove_prior_keys: sshd also reads it' });
+        parts.files.push({ path: other.file, before: current === undefined ? null : sha256Hex(current), after: sha256Hex(emptied.text), reason: 'remove_prior_keys: sshd also reads it' });
         notes.push(`empty ${other.file} too (sshd also reads it)`);
       }
     }

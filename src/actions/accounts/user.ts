@@ -6,10 +6,11 @@ import type { PasswdEntry } from '../../config/passwd.js';
 import type { VmaccessRequest } from '../../settings/request.js';
 import type { ActionContext, PlannedAction, StepOutcome } from '../action.js';
 import type { ActionPlan } from '../plan.js';
-import { readShadow, readTextIfAllowed } from './account-database.js';
+import { readLocalUsers, readShadow, readTextIfAllowed } from './account-database.js';
 import { endUserProcesses, type EndProcessesOptions } from './account-processes.js';
 import { createAccount, deleteAccount, setExpiration, setPassword } from './account-commands.js';
-import { checkAuthorizedKeysPath, locateAuthorizedKeysFile, writeAuthorizedKeys } from './authorized-keys-file.js';
+import { assertKeysFileNotShared, checkAuthorizedKeysPath, locateAuthorizedKeysFile } from './authorized-keys-file.js';
+import { writeAuthorizedKeys } from './authorized-keys-io.js';
 import { stageSudoers } from './user-sudoers.js';
 import type { StagedSudoers } from './user-sudoers.js';
 import { describeKeys, emptyParts, otherKeyFiles, planAccount, planRemoval, plural } from './user-plan.js';
@@ -69,6 +70,7 @@ async function applyKeys(detail: AccountDetail, keys: PlannedKeys, entry: Passwd
   // A new account's file is only known now, after useradd (the plan predicted it).
   const location = detail.location ?? (await locateAuthorizedKeysFile(system, entry));
   // Checked again right before writing: the check while planning may be a while ago.
+  await assertKeysFileNotShared(system, location, entry, () => readLocalUsers(system, context.paths));
   const check = await checkAuthorizedKeysPath(system, location.file, entry);
   const result = await writeAuthorizedKeys(system, check, entry, keys.keys, replace, logger);
   const notes = [...keys.notes, ...result.notes, ...(location.note === undefined ? [] : [location.note])];

@@ -1,7 +1,7 @@
 import { buildKey, CERTIFICATE_TYPES, isSshKeyType, PLAIN_TYPES } from './key-types.js';
 import type { SshPublicKey } from './key.js';
 import { hasAuthorityOption } from './key.js';
-import { decodeBase64Strict, printable, WireError, WireWriter } from './wire.js';
+import { decodeBase64Strict, WireError, WireWriter } from './wire.js';
 
 /** One authorized_keys line: `[options] type base64 [comment]`, options as sshd(8) reads them. */
 
@@ -23,6 +23,7 @@ const FLAG_OPTIONS = new Set([
   'x11-forwarding',
 ]);
 const VALUE_OPTIONS = new Set(['command', 'environment', 'expiry-time', 'from', 'permitlisten', 'permitopen', 'principals', 'tunnel']);
+const UNKNOWN_OPTION = 'expected a key type (e.g. ssh-ed25519) or sshd options (e.g. no-pty or from="...") at the start of the line, found something else';
 
 /**
  * Split an options prefix off a line. Returns the options text and the rest, or throws
@@ -37,15 +38,17 @@ function splitOptions(line: string): { options: string; rest: string } {
     const name = nameMatch[0].toLowerCase();
     index += nameMatch[0].length;
     if (line[index] === '=') {
-      if (!VALUE_OPTIONS.has(name)) throw new WireError(`option ${printable(name)} is not a known option with a value`);
+      // Only names from sshd's fixed list are ever echoed: anything else may be a secret
+      // pasted into the wrong field, and errors end up in status files and telemetry.
+      if (!VALUE_OPTIONS.has(name)) throw new WireError(FLAG_OPTIONS.has(name) ? `option ${name} takes no value` : UNKNOWN_OPTION);
       index += 1;
-      if (line[index] !== '"') throw new WireError(`option ${printable(name)} needs a double-quoted value`);
+      if (line[index] !== '"') throw new WireError(`option ${name} needs a double-quoted value`);
       index += 1;
       while (index < line.length && line[index] !== '"') index += line[index] === '\\' && line[index + 1] === '"' ? 2 : 1;
-      if (index >= line.length) throw new WireError(`option ${printable(name)} has an unterminated quoted value`);
+      if (index >= line.length) throw new WireError(`option ${name} has an unterminated quoted value`);
       index += 1;
     } else if (!FLAG_OPTIONS.has(name)) {
-      throw new WireError(`option ${printable(name)} is not a known sshd option`);
+      throw new WireError(UNKNOWN_OPTION);
     }
     names.push(name);
     if (line[index] === ',') {

@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import type { KeySource, SshPublicKey } from './key.js';
-import { WireError, WireReader, WireWriter, base64url, bitLength, fingerprintOf, printable } from './wire.js';
+import { WireError, WireReader, WireWriter, base64url, bitLength, fingerprintOf } from './wire.js';
 
 /**
  * The key types sshd accepts, each checked field by field against PROTOCOL,
@@ -35,7 +35,7 @@ function readDsa(reader: WireReader): string[] {
 
 function readEcdsa(reader: WireReader, curve: string): string[] {
   const named = reader.text('curve name');
-  if (named !== curve) throw new WireError(`curve ${printable(named)} does not match key type`);
+  if (named !== curve) throw new WireError('the curve named inside the key does not match its key type');
   const point = reader.string('public point');
   const size = ECDSA_CURVES[curve]!.bytes;
   if (point.length !== 1 + 2 * size || point[0] !== 0x04) throw new WireError('public point is not an uncompressed point of the curve');

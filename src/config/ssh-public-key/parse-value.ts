@@ -37,7 +37,7 @@ export function parseSshPublicKeys(value: string, field = 'ssh_key'): SshPublicK
       if (pemLabel !== undefined) {
         const endLine = `-----END ${pemLabel}-----`;
         const end = lines.findIndex((candidate, at) => at > index && candidate.trim() === endLine);
-        if (end === -1) fail(lineNumber, `the PEM block has no ${endLine} line`);
+        if (end === -1) fail(lineNumber, 'the PEM block has no matching -----END ...----- line');
         const pem = lines.slice(index, end + 1).map((text) => text.trim()).join('\n') + '\n';
         keys.push(parsePemBlock(pemLabel, pem, lineNumber));
         index = end;

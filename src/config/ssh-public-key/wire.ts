@@ -97,11 +97,6 @@ export function base64url(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64url');
 }
 
-/** A short, printable, quoted rendering of untrusted text for error messages. */
-export function printable(text: string): string {
-  return JSON.stringify(text.replace(/[^\x20-\x7e]/g, '?').slice(0, 40));
-}
-
 export function fingerprintOf(blob: Uint8Array): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
