@@ -4,7 +4,7 @@ import { VmaccessError, isVmaccessError, type ErrorCode } from '../errors.js';
 import { acquireLock } from '../handler/lock.js';
 import { readSequenceState, scrubSettingsFile, type SequenceState } from '../handler/sequence-state.js';
 import { resolveSequenceNumber, writeMrseq } from '../handler/sequence.js';
-import { numericCode, writeStatus, type CompletionRecord, type Substatus } from '../handler/status.js';
+import { numericCode, writeStatus, type CompletionRecord, type StatusValue, type Substatus } from '../handler/status.js';
 import { isEmptyRequest } from '../settings/request.js';
 import type { Invocation, Runtime } from './runtime.js';
 
@@ -34,6 +34,8 @@ function today(now: Date): string {
 
 interface Finish {
   code: ErrorCode | undefined;
+  /** `warning` instead of `success` when nothing failed but something needs attention. */
+  status?: StatusValue;
   message: string;
   substatus: Substatus[];
   complete: boolean;
@@ -59,7 +61,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       seq,
       {
         operation: 'Enable',
-        status: failed ? 'error' : 'success',
+        status: failed ? 'error' : (outcome.status ?? 'success'),
         code: numericCode(outcome.code),
         message: outcome.message,
         substatus: outcome.substatus,
@@ -128,13 +130,13 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
     }
-    const result = await dispatch(await runtime.loadActions(), request, {
-      system,
-      logger,
-      paths: runtime.paths,
-      ssh: createSshChangeRequests(),
-      agentLibDir: invocation.agentLibDir,
-    });
+    const context = { system, logger, paths: runtime.paths, ssh: createSshChangeRequests(), agentLibDir: invocation.agentLibDir };
+    if (request.diagnose !== undefined) {
+      if (runtime.loginPath === undefined) throw new VmaccessError('INTERNAL', 'diagnose is not available in this build.');
+      const report = await runtime.loginPath.diagnose(request.diagnose, context);
+      return await finish({ code: undefined, status: report.status, message: report.message, substatus: [...warnings, ...report.substatus], complete: true });
+    }
+    const result = await dispatch(await runtime.loadActions(), request, context);
     const substatus = [...warnings, ...result.substatus];
     const firstFailure = result.failures[0];
     if (firstFailure !== undefined) {
@@ -147,9 +149,18 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
         complete: result.failures.every((failure) => !RETRYABLE.has(failure.code ?? 'INTERNAL')),
       });
     }
+    // Success means the person can log in: prove the path the request should have opened.
+    const login = await runtime.loginPath?.afterChange(request, context);
+    if (login !== undefined) {
+      const { blockingOutcome, loginCheckSubstatus } = await import('./login-check.js');
+      substatus.push(...loginCheckSubstatus(login));
+      const blocked = blockingOutcome(login);
+      if (blocked !== undefined) return await finish({ code: 'LOGIN_PATH_BLOCKED', message: `Enable failed [LOGIN_PATH_BLOCKED]: ${blocked.message}`, substatus, complete: true });
+    }
     const changed = result.outcomes.filter((outcome) => outcome.result === 'changed').map((outcome) => outcome.message);
-    const message = changed.length === 0 ? 'Enable succeeded: everything was already as requested.' : `Enable succeeded: ${changed.join('; ')}`;
-    return await finish({ code: undefined, message, substatus, complete: true });
+    let message = changed.length === 0 ? 'Enable succeeded: everything was already as requested.' : `Enable succeeded: ${changed.join('; ')}`;
+    if (login?.worst === 'warning') message += `; but the login path has warnings: ${login.verdicts.filter((entry) => entry.verdict === 'warning').map((entry) => `${entry.user ?? 'sshd'} ${entry.check}`).join(', ')}`;
+    return await finish({ code: undefined, status: login?.worst === 'warning' ? 'warning' : 'success', message, substatus, complete: true });
   } catch (error) {
     if (!isVmaccessError(error)) {
       logger.error({ seq, err: error }, 'enable stopped by an unexpected error');
