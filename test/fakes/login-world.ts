@@ -36,7 +36,7 @@ const BASE_DUMP: [string, string][] = [
 ];
 
 export class LoginWorld {
-  readonly system = new FakeSystem();
+  readonly system: FakeSystem;
   readonly accounts = new Map<string, LoginWorldAccount>();
   /** Keyword overrides for every user (`allowusers` -> `nobody`); an array value repeats the keyword. */
   readonly overrides = new Map<string, string | string[]>();
@@ -45,8 +45,9 @@ export class LoginWorld {
   sshdTestFails: string | undefined;
   rootUsedPercent = 40;
 
-  constructor() {
-    const system = this.system;
+  /** `system`: an existing fake to lay the machine into (an agent layout, say). */
+  constructor(system: FakeSystem = new FakeSystem()) {
+    this.system = system;
     system.clock = new Date('2026-06-15T10:00:00Z');
     system.addFile(SSHD, 'binary', { mode: 0o755 });
     system.addFile('/bin/bash', 'binary', { mode: 0o755 });

@@ -254,3 +254,18 @@ describe('on the distribution fixtures: the evidence names the file and line ssh
     expect(verdict.evidence).toContain(`(${expected})`);
   });
 });
+
+describe('listeners', () => {
+  test('no IPv6 loopback: the [::] listener is fine while 0.0.0.0 on the same port answers', async () => {
+    const world = new LoginWorld();
+    world.system.banners.delete('::1:22');
+    const list = await verdicts(world);
+    expect(only(list, 'listen [::]:22')).toMatchObject({ verdict: 'ok', evidence: expect.stringContaining('no IPv6 loopback') as string });
+  });
+
+  test('ListenAddress 127.0.0.2 with nothing there is blocked even though 127.0.0.1 answers', async () => {
+    const world = new LoginWorld();
+    world.overrides.set('listenaddress', ['127.0.0.2:22']);
+    expect(only(await verdicts(world), 'listen 127.0.0.2:22')).toMatchObject({ verdict: 'blocked', fix: 'reset_ssh' });
+  });
+});

@@ -95,20 +95,28 @@ export async function checkUser(shared: SharedFacts, target: LoginTarget): Promi
   return results;
 }
 
-/** sshd answers with an SSH banner on every effective ListenAddress/Port, within the bound. */
+/**
+ * sshd answers with an SSH banner on every effective ListenAddress/Port, within the bound.
+ * The IPv6 wildcard is knocked on at ::1; a machine (or container) without IPv6 loopback
+ * does not answer there, which costs nobody a login while the IPv4 wildcard of the same
+ * port answers.
+ */
 export async function checkListeners(system: System, config: EffectiveSshdConfig | undefined, timeoutMs: number): Promise<CheckVerdict[]> {
   if (config === undefined) return [];
-  const results: CheckVerdict[] = [];
-  for (const endpoint of listenerEndpoints(config)) {
+  const endpoints = listenerEndpoints(config);
+  const answers = new Map<string, string | undefined>();
+  for (const endpoint of endpoints) answers.set(`${endpoint.host}:${endpoint.port}`, await system.probeTcpBanner(endpoint.host, endpoint.port, timeoutMs));
+  const isSsh = (banner: string | undefined): boolean => banner?.startsWith('SSH-') === true;
+  return endpoints.map((endpoint) => {
     const check = `listen ${endpoint.listen}`;
-    const banner = await system.probeTcpBanner(endpoint.host, endpoint.port, timeoutMs);
-    if (banner?.startsWith('SSH-') === true) results.push(ok(check, `${endpoint.host}:${endpoint.port} answers ${banner.slice(0, 60)}`));
-    else {
-      const what = banner === undefined ? `nothing answered within ${timeoutMs} ms` : 'the answer is not an SSH banner';
-      results.push(finding(check, 'blocked', `${endpoint.host}:${endpoint.port}: ${what}`, { fix: 'reset_ssh' }));
+    const banner = answers.get(`${endpoint.host}:${endpoint.port}`);
+    if (isSsh(banner)) return ok(check, `${endpoint.host}:${endpoint.port} answers ${banner?.slice(0, 60) ?? ''}`);
+    if (endpoint.listen.startsWith('[::]:') && isSsh(answers.get(`127.0.0.1:${endpoint.port}`))) {
+      return ok(check, `::1:${endpoint.port} does not answer (no IPv6 loopback here); 127.0.0.1:${endpoint.port} does`);
     }
-  }
-  return results;
+    const what = banner === undefined ? `nothing answered within ${timeoutMs} ms` : 'the answer is not an SSH banner';
+    return finding(check, 'blocked', `${endpoint.host}:${endpoint.port}: ${what}`, { fix: 'reset_ssh' });
+  });
 }
 
 export async function createSharedFacts(system: System, paths: SystemPaths, options: LoginPathOptions = {}): Promise<SharedFacts> {
