@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh.js';
-import { createWorld, fastVerify, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
+import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
+import { createWorld, driveFromRequest, fastVerify, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
 import type { World } from '../fakes/ssh-world.js';
 
 /**
@@ -13,7 +13,7 @@ import type { World } from '../fakes/ssh-world.js';
  * is a small stand-in with the structure that matters here: both Include lines, /etc first.
  */
 
-const action = createSshAction({ verify: fastVerify, resourcesDir: path.join(REPO, 'resources') });
+const action = driveFromRequest(createSshAction({ verify: fastVerify, resourcesDir: path.join(REPO, 'resources') }));
 const VENDOR = '/usr/etc/ssh/sshd_config';
 const VENDOR_TEXT = 'Include /etc/ssh/sshd_config.d/*.conf\nInclude /usr/etc/ssh/sshd_config.d/*.conf\nAuthorizedKeysFile .ssh/authorized_keys\nUsePAM yes\n';
 const DROP_IN = `/etc/ssh/sshd_config.d/${OWN_DROP_IN}`;
