@@ -269,3 +269,13 @@ describe('listeners', () => {
     expect(only(await verdicts(world), 'listen 127.0.0.2:22')).toMatchObject({ verdict: 'blocked', fix: 'reset_ssh' });
   });
 });
+
+describe('socket activation', () => {
+  test('sshd -T without /run/sshd (Accept=yes socket) skips the sshd checks instead of blocking', async () => {
+    const world = new LoginWorld();
+    world.system.onCommand('/usr/sbin/sshd', () => ({ exitCode: 255, stderr: 'Missing privilege separation directory: /run/sshd' }));
+    const list = await verdicts(world);
+    expect(problems(list)).toEqual([]);
+    expect(list.filter((entry) => entry.check === 'sshd_config').every((entry) => entry.evidence.startsWith('not evaluated'))).toBe(true);
+  });
+});
