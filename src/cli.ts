@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 
-/** The command line: one subcommand per lifecycle operation, plus `plan`. */
+/** The command line: one subcommand per lifecycle operation, plus `plan` and `diagnose`. */
 
 export type LifecycleOperation = 'install' | 'enable' | 'update' | 'disable' | 'uninstall';
 export const LIFECYCLE_OPERATIONS: readonly LifecycleOperation[] = ['install', 'enable', 'update', 'disable', 'uninstall'];
@@ -10,13 +10,16 @@ export interface HandlerOptions {
   handlerEnvironment?: string;
   /** The guest agent's lib dir (certificates) instead of the handler directory's parent. */
   agentLibDir?: string;
-  /** plan only: print the public plans as one JSON document. */
+  /** plan and diagnose: print one JSON document. */
   json?: boolean;
+  /** diagnose only: the account to check (default: the accounts in /etc/sudoers.d/waagent and the provisioned admin). */
+  user?: string;
 }
 
 export interface CliHandlers {
   lifecycle(operation: LifecycleOperation, options: HandlerOptions): Promise<number>;
   plan(requestFile: string, options: HandlerOptions): Promise<number>;
+  diagnose(options: HandlerOptions): Promise<number>;
 }
 
 export interface CliOutput {
@@ -51,6 +54,16 @@ export function createProgram(handlers: CliHandlers, output: CliOutput, version:
     .option('--json', 'print the plans as JSON (the public part of each action plan; never a secret)')
     .action(async (requestFile: string, options: HandlerOptions) => {
       setExitCode(await handlers.plan(requestFile, options));
+    });
+
+  program
+    .command('diagnose')
+    .description('why cannot someone log in? check the SSH login path on this machine (run as root); changes nothing, reads no secret')
+    .option('--user <name>', 'the account to check (default: the accounts in /etc/sudoers.d/waagent and the provisioned admin)')
+    .option('--agent-lib-dir <dir>', "the guest agent's lib dir (ovf-env.xml names the provisioned admin)", '/var/lib/waagent')
+    .option('--json', 'print the verdicts as JSON')
+    .action(async (options: HandlerOptions) => {
+      setExitCode(await handlers.diagnose(options));
     });
 
   return program;

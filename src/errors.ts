@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   DISK_BUSY: { status: 52, summary: 'the filesystem is in use and cannot be unmounted' },
   DISK_CHECK_FAILED: { status: 53, summary: 'the disk check could not run' },
   DISK_REPAIR_FAILED: { status: 54, summary: 'the filesystem could not be repaired' },
+  // login path
+  LOGIN_PATH_BLOCKED: { status: 60, summary: 'the change was made, but something else still refuses the user a login' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

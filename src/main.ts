@@ -3,12 +3,13 @@ import * as path from 'node:path';
 import { loadActions } from './actions/index.js';
 import { createProgram, isCommanderExit, type HandlerOptions, type LifecycleOperation } from './cli.js';
 import { VmaccessError, isVmaccessError } from './errors.js';
+import { isSafeUsername } from './config/passwd.js';
 import { createEventSink } from './handler/events.js';
 import { HANDLER_ENVIRONMENT_FILE, readHandlerEnvironment, type HandlerEnvironment } from './handler/handler-environment.js';
 import { createFileLogger, createSilentLogger } from './handler/log.js';
 import { resolveSequenceNumber } from './handler/sequence.js';
 import { numericCode, writeStatus } from './handler/status.js';
-import type { Invocation, Runtime } from './lifecycle/runtime.js';
+import { createLoginPathService, type Invocation, type Runtime } from './lifecycle/runtime.js';
 import { defaultSystemPaths } from './system/paths.js';
 import { createRealSystem } from './system/real-system.js';
 import type { System } from './system/system.js';
@@ -100,6 +101,7 @@ async function runLifecycle(operation: LifecycleOperation, options: HandlerOptio
     loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
+    loginPath: createLoginPathService(),
   };
   const agentVariables: Record<string, string | undefined> = {};
   for (const name of AGENT_VARIABLES) agentVariables[name] = proc.env[name];
@@ -154,12 +156,33 @@ async function runPlan(requestFile: string, options: HandlerOptions, system: Sys
   }
 }
 
+async function runDiagnose(options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
+  const runtime: Runtime = {
+    system,
+    logger: createSilentLogger(),
+    paths: defaultSystemPaths(),
+    loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
+    pid: proc.pid,
+    print: (line) => proc.out(`${line}\n`),
+  };
+  if (options.user !== undefined && !isSafeUsername(options.user)) {
+    proc.err('diagnose: --user must be a login name\n');
+    return 2;
+  }
+  return (await import('./lifecycle/diagnose.js')).diagnoseCommand(runtime, {
+    agentLibDir: options.agentLibDir ?? '/var/lib/waagent',
+    ...(options.user === undefined ? {} : { user: options.user }),
+    ...(options.json === true ? { json: true } : {}),
+  });
+}
+
 export async function main(proc: ProcessContext, system: System = createRealSystem()): Promise<number> {
   let exitCode = 0;
   const program = createProgram(
     {
       lifecycle: (operation, options) => runLifecycle(operation, options, system, proc),
       plan: (requestFile, options) => runPlan(requestFile, options, system, proc),
+      diagnose: (options) => runDiagnose(options, system, proc),
     },
     { out: (text) => proc.out(text), err: (text) => proc.err(text) },
     VERSION,

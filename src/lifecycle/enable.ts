@@ -161,13 +161,13 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
     }
-    const result = await dispatch(await runtime.loadActions(), request, {
-      system,
-      logger,
-      paths: runtime.paths,
-      ssh: createSshChangeRequests(),
-      agentLibDir: invocation.agentLibDir,
-    });
+    const context = { system, logger, paths: runtime.paths, ssh: createSshChangeRequests(), agentLibDir: invocation.agentLibDir };
+    if (request.diagnose !== undefined) {
+      if (runtime.loginPath === undefined) throw new VmaccessError('INTERNAL', 'diagnose is not available in this build.');
+      const report = await runtime.loginPath.diagnose(request.diagnose, context);
+      return await finish({ code: undefined, status: report.status, message: report.message, substatus: [...warnings, ...report.substatus], complete: true });
+    }
+    const result = await dispatch(await runtime.loadActions(), request, context);
     const substatus = [...warnings, ...result.substatus];
     const firstFailure = result.failures[0];
     if (firstFailure !== undefined) {
@@ -180,9 +180,19 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
         complete: result.failures.every((failure) => !RETRYABLE.has(failure.code ?? 'INTERNAL')),
       });
     }
+    // Success means the person can log in: prove the path the request should have opened.
+    const login = await runtime.loginPath?.afterChange(request, context);
+    if (login !== undefined) {
+      const { blockingOutcome, loginCheckSubstatus } = await import('./login-check.js');
+      substatus.push(...loginCheckSubstatus(login));
+      const blocked = blockingOutcome(login);
+      if (blocked !== undefined) return await finish({ code: 'LOGIN_PATH_BLOCKED', message: `Enable failed [LOGIN_PATH_BLOCKED]: ${blocked.message}`, substatus, complete: true });
+    }
     const changed = result.outcomes.filter((outcome) => outcome.result === 'changed').map((outcome) => outcome.message);
-    // A warning (check_disk found errors, a password set while sshd is stopped) must be seen where people look first.
+    // A warning (check_disk found errors, a password set while sshd is stopped, a login-path warning) must be
+    // seen where people look first.
     const attention = result.outcomes.flatMap((outcome) => (outcome.warning !== undefined ? [outcome.warning] : outcome.result === 'warning' ? [outcome.message] : []));
+    if (login?.worst === 'warning') attention.push(`the login path has warnings: ${login.verdicts.filter((entry) => entry.verdict === 'warning').map((entry) => `${entry.user ?? 'sshd'} ${entry.check}`).join(', ')}`);
     if (attention.length > 0) {
       const done = changed.length === 0 ? '' : ` Done: ${changed.join('; ')}`;
       return await finish({ code: undefined, status: 'warning', message: `Enable finished with a warning: ${attention.join('; ')}.${done}`, substatus, complete: true });

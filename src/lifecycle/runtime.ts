@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
-import type { Action } from '../actions/action.js';
+import type { Action, ActionContext } from '../actions/action.js';
+import type { VmaccessRequest } from '../settings/request.js';
+import type { DiagnoseReport } from './diagnose.js';
+import type { LoginCheck } from './login-check.js';
 import type { EventSink } from '../handler/events.js';
 import type { HandlerEnvironment } from '../handler/handler-environment.js';
 import type { SystemPaths } from '../system/paths.js';
@@ -15,6 +18,23 @@ export interface Runtime {
   pid: number;
   /** Short lines for the agent's captured stdout (it keeps 3200 bytes): never secrets. */
   print(line: string): void;
+  /** The login-path engine (src/actions/login-path); the composition root wires the real one. */
+  loginPath?: LoginPathService;
+}
+
+export interface LoginPathService {
+  /** After the actions: whether the users this request should have let in can log in. */
+  afterChange(request: VmaccessRequest, context: ActionContext): Promise<LoginCheck | undefined>;
+  /** The read-only `diagnose` request. */
+  diagnose(request: NonNullable<VmaccessRequest['diagnose']>, context: ActionContext): Promise<DiagnoseReport>;
+}
+
+/** The real service, loaded on first use. */
+export function createLoginPathService(): LoginPathService {
+  return {
+    afterChange: async (request, context) => (await import('./login-check.js')).checkLoginAfterChange(request, context),
+    diagnose: async (request, context) => (await import('./diagnose.js')).diagnoseForEnable(request, context),
+  };
 }
 
 /** What the guest agent handed this command. */

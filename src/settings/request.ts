@@ -21,6 +21,8 @@ export interface VmaccessRequest {
   resetSsh: boolean;
   restoreBackupSsh: boolean;
   disk?: DiskRequest;
+  /** Read-only diagnosis of the login path (extension); combines with no other action. */
+  diagnose?: { username?: string };
   /** Things the caller should know but that did not stop the request (unknown keys, ignored values). */
   warnings: string[];
 }
@@ -31,6 +33,7 @@ export function isEmptyRequest(request: VmaccessRequest): boolean {
     request.removeUser === undefined &&
     !request.resetSsh &&
     !request.restoreBackupSsh &&
-    request.disk === undefined
+    request.disk === undefined &&
+    request.diagnose === undefined
   );
 }

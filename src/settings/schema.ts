@@ -9,7 +9,7 @@ import type { AccountRequest, DiskRequest, VmaccessRequest } from './request.js'
  * any string here may be a password.
  */
 
-export const PUBLIC_FIELDS = ['check_disk', 'repair_disk', 'disk_name'] as const;
+export const PUBLIC_FIELDS = ['check_disk', 'repair_disk', 'disk_name', 'diagnose'] as const;
 export const PROTECTED_FIELDS = [
   'username',
   'password',
@@ -67,6 +67,7 @@ const fieldsSchema = z.object({
   check_disk: flexibleBoolean.optional(),
   repair_disk: flexibleBoolean.optional(),
   disk_name: diskName.optional(),
+  diagnose: flexibleBoolean.optional(),
   username: z.union([z.literal(''), loginName], { error: loginNameProblem }).optional(),
   password: password.optional(),
   ssh_key: sshKey.optional(),
@@ -192,6 +193,14 @@ function crossFieldProblems(fields: Fields, context: ValidationContext, name: (k
   const password = fields.password === '' ? undefined : fields.password;
   const sshKey = fields.ssh_key?.trim() === '' ? undefined : fields.ssh_key;
 
+  if (fields.diagnose === true) {
+    // diagnose is read-only: mixing it with a change would make "what changed" ambiguous.
+    const others = (['check_disk', 'repair_disk', 'disk_name', 'password', 'ssh_key', 'reset_ssh', 'remove_user', 'expiration', 'remove_prior_keys', 'restore_backup_ssh', 'enable_passwordless_access'] as const).filter(
+      (key) => fields[key] !== undefined && fields[key] !== false && fields[key] !== '',
+    );
+    for (const key of others) add(key, 'cannot be combined with diagnose, which only reads; send it in a separate request');
+    return problems;
+  }
   if (fields.check_disk === true && fields.repair_disk === true) add('repair_disk', 'cannot be combined with check_disk; choose one');
   if (fields.repair_disk === true && (fields.disk_name === undefined || fields.disk_name.trim() === '')) {
     add('disk_name', 'is required when repair_disk is true');
@@ -226,6 +235,9 @@ function toRequest(fields: Fields, warnings: string[], name: (key: keyof Fields)
   if (fields.ssh_key !== undefined && sshKey === undefined) warnings.push(`${name('ssh_key')} is empty and was ignored`);
   if (fields.disk_name !== undefined && fields.repair_disk !== true) warnings.push(`${name('disk_name')} is only used with repair_disk and was ignored`);
 
+  if (fields.diagnose === true) {
+    return { resetSsh: false, restoreBackupSsh: false, diagnose: username === undefined ? {} : { username }, warnings };
+  }
   let account: AccountRequest | undefined;
   if (username !== undefined) {
     account = {

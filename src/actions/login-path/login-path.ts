@@ -1,0 +1,170 @@
+import { isVmaccessError } from '../../errors.js';
+import type { SystemPaths } from '../../system/paths.js';
+import type { System } from '../../system/system.js';
+import { findSshd, readEffectiveSshdConfig, type EffectiveSshdConfig } from '../sshd-effective.js';
+import { judgeExpiry, judgeNologin, judgePassword, judgeShell, judgeStrictModes, strictModesChain } from './account-rules.js';
+import { LOGIN_PATH_FILES, findPamAccessUse, hasKeys, isExecutable, listenerEndpoints, readAccount, readConfigSources, readExpiry, readGroups, readPasswordState, statChain } from './facts.js';
+import { judgePamAccess } from './pam-rules.js';
+import { judgeAccessLists, judgeAuthentication, judgeAuthenticationMethods, judgeKeysFile, keysFilesOf, strictModes, usesPam, type ConfigSources } from './sshd-rules.js';
+import { finding, ok, type CheckVerdict, type LoginMeans } from './verdict.js';
+
+/**
+ * The login-path engine: from inside the VM and without the user's private key,
+ * everything that decides whether a user can log in over SSH, one verdict per check.
+ * Reads only; never touches sshd beyond asking it `sshd -T`.
+ */
+
+export interface LoginTarget {
+  user: string;
+  /** How the user is meant to get in; when absent, whatever the account has (keys, a usable password). */
+  means?: LoginMeans;
+  /** The keys file a key was just written to. */
+  keyFile?: string;
+}
+
+export interface LoginPathOptions {
+  /** Today as yyyy-mm-dd (UTC); defaults to the system clock. */
+  today?: string;
+  /** Bound on each banner probe. */
+  probeTimeoutMs?: number;
+}
+
+/** Shared by every user of one run: sshd's binary, where its keywords were set, its view for nobody in particular. */
+export interface SharedFacts {
+  system: System;
+  paths: SystemPaths;
+  sshd: string | undefined;
+  sources: ConfigSources | undefined;
+  today: string;
+  /** `sshd -T` for a user no Match block names (listeners, host keys), or why it failed. */
+  probe: EffectiveSshdConfig | CheckVerdict;
+}
+
+export function isVerdict(value: EffectiveSshdConfig | CheckVerdict): value is CheckVerdict {
+  return 'verdict' in value;
+}
+
+/** The user no Match block is expected to name, as the ssh action uses for its own probe. */
+const PROBE_USER = 'vmaccess-probe-nobody';
+
+async function effectiveFor(shared: Pick<SharedFacts, 'system' | 'sshd'>, user: string): Promise<EffectiveSshdConfig | CheckVerdict> {
+  if (shared.sshd === undefined) return finding('sshd_config', 'blocked', 'sshd is not installed', { user, advice: 'install openssh-server' });
+  try {
+    return await readEffectiveSshdConfig(shared.system, { user }, { sshd: shared.sshd });
+  } catch (error) {
+    if (!isVmaccessError(error)) throw error;
+    // A socket-activated sshd (Accept=yes) has no /run/sshd between connections and sshd -T
+    // refuses to run without it; creating it would be a change, so these checks are skipped.
+    if (/Missing privilege separation directory/.test(error.message)) {
+      return ok('sshd_config', 'not evaluated: sshd -T needs its privilege separation directory, which a socket-activated sshd creates per connection', user);
+    }
+    return finding('sshd_config', 'blocked', error.message, { user, fix: 'reset_ssh' });
+  }
+}
+
+async function meansOf(shared: SharedFacts, target: LoginTarget, keyFiles: readonly string[]): Promise<LoginMeans> {
+  if (target.means !== undefined) return target.means;
+  let key = false;
+  for (const file of keyFiles) if (await hasKeys(shared.system, file)) key = true;
+  return { key, password: (await readPasswordState(shared.system, target.user)) === 'usable' };
+}
+
+/** Every check for one user, in the order a login meets them. */
+export async function checkUser(shared: SharedFacts, target: LoginTarget): Promise<CheckVerdict[]> {
+  const { system } = shared;
+  const { user } = target;
+  const account = await readAccount(system, shared.paths.passwd, user);
+  if (account === undefined) return [finding('account', 'blocked', `there is no local account ${user}`, { user, fix: 'ssh_key' })];
+  const results: CheckVerdict[] = [ok('account', `uid ${account.uid}, home ${account.home}`, user)];
+  const groups = await readGroups(system, user);
+  const config = await effectiveFor(shared, user);
+  const effective = isVerdict(config) ? undefined : config;
+  if (isVerdict(config)) results.push(config);
+  const keyFiles = effective === undefined ? [`${account.home.replace(/\/+$/, '')}/.ssh/authorized_keys`] : keysFilesOf(effective, account);
+  const means = await meansOf(shared, target, keyFiles);
+  if (effective !== undefined) {
+    results.push(judgeAccessLists(effective, user, groups, shared.sources));
+    results.push(...judgeAuthentication(effective, user, means, shared.sources));
+    results.push(judgeAuthenticationMethods(effective, user, means, shared.sources));
+  }
+  const keyFile = target.keyFile ?? keyFiles[0] ?? `${account.home.replace(/\/+$/, '')}/.ssh/authorized_keys`;
+  if (means.key && effective !== undefined) results.push(judgeKeysFile(effective, account, keyFile, shared.sources));
+  const shell = account.shell === '' ? '/bin/sh' : account.shell;
+  results.push(judgeShell(account, await isExecutable(system, shell)));
+  results.push(judgeExpiry(user, await readExpiry(system, user), shared.today));
+  results.push(judgePassword(user, await readPasswordState(system, user), means, effective === undefined || usesPam(effective)));
+  if (means.key) results.push(judgeStrictModes(account, await statChain(system, strictModesChain(keyFile, account.home)), effective === undefined || strictModes(effective)));
+  const pamUse = await findPamAccessUse(system);
+  const accessFile = pamUse?.accessFile ?? LOGIN_PATH_FILES.accessConf;
+  results.push(judgePamAccess(user, groups, pamUse, accessFile, pamUse === undefined ? undefined : await system.readText(accessFile)));
+  return results;
+}
+
+/**
+ * sshd answers with an SSH banner on every effective ListenAddress/Port, within the bound.
+ * The IPv6 wildcard is knocked on at ::1; a machine (or container) without IPv6 loopback
+ * does not answer there, which costs nobody a login while the IPv4 wildcard of the same
+ * port answers.
+ */
+export async function checkListeners(system: System, config: EffectiveSshdConfig | undefined, timeoutMs: number): Promise<CheckVerdict[]> {
+  if (config === undefined) return [];
+  const endpoints = listenerEndpoints(config);
+  const answers = new Map<string, string | undefined>();
+  for (const endpoint of endpoints) answers.set(`${endpoint.host}:${endpoint.port}`, await system.probeTcpBanner(endpoint.host, endpoint.port, timeoutMs));
+  const isSsh = (banner: string | undefined): boolean => banner?.startsWith('SSH-') === true;
+  return endpoints.map((endpoint) => {
+    const check = `listen ${endpoint.listen}`;
+    const banner = answers.get(`${endpoint.host}:${endpoint.port}`);
+    if (isSsh(banner)) return ok(check, `${endpoint.host}:${endpoint.port} answers ${banner?.slice(0, 60) ?? ''}`);
+    if (endpoint.listen.startsWith('[::]:') && isSsh(answers.get(`127.0.0.1:${endpoint.port}`))) {
+      return ok(check, `::1:${endpoint.port} does not answer (no IPv6 loopback here); 127.0.0.1:${endpoint.port} does`);
+    }
+    const what = banner === undefined ? `nothing answered within ${timeoutMs} ms` : 'the answer is not an SSH banner';
+    return finding(check, 'blocked', `${endpoint.host}:${endpoint.port}: ${what}`, { fix: 'reset_ssh' });
+  });
+}
+
+export async function createSharedFacts(system: System, paths: SystemPaths, options: LoginPathOptions = {}): Promise<SharedFacts> {
+  const sshd = await findSshd(system).catch(() => undefined);
+  const probe = await effectiveFor({ system, sshd }, PROBE_USER);
+  return {
+    system,
+    paths,
+    sshd,
+    sources: await readConfigSources(system, paths.sshdConfig),
+    today: options.today ?? system.now().toISOString().slice(0, 10),
+    probe: isVerdict(probe) ? { ...probe, user: undefined } : probe,
+  };
+}
+
+/** The machine-wide part every login needs: sshd answering, /etc/nologin. */
+export async function checkMachine(shared: SharedFacts, options: LoginPathOptions = {}): Promise<CheckVerdict[]> {
+  const { probe } = shared;
+  const results = isVerdict(probe) ? [probe] : await checkListeners(shared.system, probe, options.probeTimeoutMs ?? 3_000);
+  results.push(judgeNologin(await shared.system.readText(LOGIN_PATH_FILES.nologin)));
+  return results;
+}
+
+/** The whole path for these users: the machine once, then each user. */
+export async function checkLoginPaths(system: System, paths: SystemPaths, targets: readonly LoginTarget[], options: LoginPathOptions = {}): Promise<CheckVerdict[]> {
+  const shared = await createSharedFacts(system, paths, options);
+  const results = await checkMachine(shared, options);
+  for (const target of targets) results.push(...(await checkUser(shared, target)));
+  return results;
+}
+
+/**
+ * `work` bounded by `ms`: the fallback's value when it does not finish in time. The
+ * work's commands carry their own timeouts; this bounds the sum, so enable never hangs.
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, fallback: () => T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback()), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
