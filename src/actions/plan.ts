@@ -47,7 +47,7 @@ export interface PlannedStep {
 }
 
 export interface ActionPlan<Detail = unknown> {
-  action: 'disk' | 'user' | 'ssh';
+  action: 'disk' | 'user' | 'unlock' | 'ssh';
   steps: PlannedStep[];
   files: PlannedFile[];
   commands: PlannedCommand[];

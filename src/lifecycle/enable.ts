@@ -123,7 +123,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       settings.protectedSettings === undefined
         ? {}
         : await decryptProtectedSettings(system, settings.protectedSettings, settings.thumbprint, { agentLibDir: invocation.agentLibDir });
-    const request = parseRequest(settings.publicSettings, protectedSettings, { today: today(system.now()) });
+    const request = parseRequest(settings.publicSettings, protectedSettings, { today: today(system.now()), now: system.now() });
     const warnings: Substatus[] = request.warnings.map((warning) => ({ name: 'settings', status: 'warning', code: 0, message: warning }));
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });

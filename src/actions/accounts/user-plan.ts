@@ -13,6 +13,7 @@ import { currentDigest, sha256Hex, WRITTEN_BY_PROGRAM } from '../file-digest.js'
 import { assertChangeable, assertSafeUsername, findAccount, networkAccountError, readShadow, readTextIfAllowed, readUidRange } from './account-database.js';
 import { assertSafePassword, chooseNewAccountShell, homeRemovalVerdict, passwordMatches } from './account-commands.js';
 import { loadProvisioningKeys } from './account-provisioning-keys.js';
+import { keyExpiryOption, withExpiry } from './key-expiry.js';
 import { checkAuthorizedKeysPath, locateAuthorizedKeysFile, previewAuthorizedKeys } from './authorized-keys-file.js';
 import type { KeysFileCheck, KeysFileLocation } from './authorized-keys-file.js';
 
@@ -89,17 +90,28 @@ export function refusal(step: UserStep, error: unknown): Refusal {
 
 /** Keys from the request, or with neither password nor key, the provisioning keys. */
 async function keysFor(account: AccountRequest, context: ActionContext): Promise<PlannedKeys | undefined> {
+  let planned: PlannedKeys;
   if (account.sshKey !== undefined) {
     const keys = parseSshPublicKeys(account.sshKey);
-    return { keys, origin: 'ssh_key', notes: [...new Set(keys.flatMap((key) => key.warnings))] };
+    planned = { keys, origin: 'ssh_key', notes: [...new Set(keys.flatMap((key) => key.warnings))] };
+  } else {
+    if (account.password !== undefined) return undefined;
+    const provisioning = await loadProvisioningKeys(context.system, context.agentLibDir);
+    planned = {
+      keys: provisioning.keys,
+      origin: `the provisioning keys in ${provisioning.source}`,
+      notes: [...provisioning.skipped, ...new Set(provisioning.keys.flatMap((key) => key.warnings))],
+    };
   }
-  if (account.password !== undefined) return undefined;
-  const provisioning = await loadProvisioningKeys(context.system, context.agentLibDir);
-  return {
-    keys: provisioning.keys,
-    origin: `the provisioning keys in ${provisioning.source}`,
-    notes: [...provisioning.skipped, ...new Set(provisioning.keys.flatMap((key) => key.warnings))],
-  };
+  return account.keyExpiry === undefined ? planned : expiringKeys(planned, account.keyExpiry, context);
+}
+
+/** ssh_key_expiry: sshd itself refuses these keys after the instant (key-expiry.ts). */
+async function expiringKeys(planned: PlannedKeys, iso: string, context: ActionContext): Promise<PlannedKeys> {
+  const expiry = await keyExpiryOption(context.system, iso);
+  const notes = [...planned.notes, `sshd refuses these keys after ${iso} (${expiry.option}); a key already in the file keeps its own options`];
+  if (expiry.note !== undefined) notes.push(expiry.note);
+  return { keys: withExpiry(planned.keys, expiry.option), origin: planned.origin, notes };
 }
 
 /** Checks in the order of the legacy flow, each refusal named by its step. */
