@@ -114,10 +114,11 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       handlerName,
     );
     // Only now that there is work to do: the schema (zod), decryption and the dispatcher.
-    const [{ decryptProtectedSettings }, { parseRequest }, { dispatch }] = await Promise.all([
+    const [{ decryptProtectedSettings }, { parseRequest }, { dispatch }, { createAuditTrail }] = await Promise.all([
       import('../settings/protected-settings.js'),
       import('../settings/schema.js'),
       import('./dispatch.js'),
+      import('./audit.js'),
     ]);
     const protectedSettings =
       settings.protectedSettings === undefined
@@ -128,13 +129,15 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
     }
+    const audit = createAuditTrail(system, runtime.paths, { seq, onError: (error: unknown) => logger.warn({ err: error }, 'audit trail not written') });
     const result = await dispatch(await runtime.loadActions(), request, {
       system,
       logger,
       paths: runtime.paths,
       ssh: createSshChangeRequests(),
       agentLibDir: invocation.agentLibDir,
-    });
+      handlerDir: environment.handlerDir,
+    }, audit);
     const substatus = [...warnings, ...result.substatus];
     const firstFailure = result.failures[0];
     if (firstFailure !== undefined) {

@@ -14,6 +14,8 @@ import { assertChangeable, assertSafeUsername, findAccount, networkAccountError,
 import { assertSafePassword, chooseNewAccountShell, homeRemovalVerdict, passwordMatches } from './account-commands.js';
 import { loadProvisioningKeys } from './account-provisioning-keys.js';
 import { keyExpiryOption, withExpiry } from './key-expiry.js';
+import { accessDeadline, planGrant } from '../access/access-plan.js';
+import type { GrantPlan } from '../access/access-plan.js';
 import { checkAuthorizedKeysPath, locateAuthorizedKeysFile, previewAuthorizedKeys } from './authorized-keys-file.js';
 import type { KeysFileCheck, KeysFileLocation } from './authorized-keys-file.js';
 
@@ -24,7 +26,7 @@ import type { KeysFileCheck, KeysFileLocation } from './authorized-keys-file.js'
  * cannot disagree about it. The password and the parsed keys stay in the detail.
  */
 
-export type UserStep = 'account' | 'password' | 'expiration' | 'ssh_key' | 'sudo' | 'remove_user';
+export type UserStep = 'account' | 'password' | 'expiration' | 'ssh_key' | 'sudo' | 'remove_user' | 'access';
 
 export interface PlannedKeys {
   keys: SshPublicKey[];
@@ -41,6 +43,8 @@ export interface AccountDetail {
   keys: PlannedKeys | undefined;
   location: KeysFileLocation | undefined;
   nopasswd: boolean;
+  /** access_minutes: what is taken back at the deadline. */
+  grant?: GrantPlan;
 }
 
 export interface RemovalDetail {
@@ -103,7 +107,15 @@ async function keysFor(account: AccountRequest, context: ActionContext): Promise
       notes: [...provisioning.skipped, ...new Set(provisioning.keys.flatMap((key) => key.warnings))],
     };
   }
-  return account.keyExpiry === undefined ? planned : expiringKeys(planned, account.keyExpiry, context);
+  if (account.keyExpiry !== undefined) return expiringKeys(planned, account.keyExpiry, context);
+  if (account.accessMinutes === undefined) return planned;
+  // access_minutes: the keys of the request end with the access, enforced by sshd itself.
+  try {
+    return await expiringKeys(planned, accessDeadline(context, account.accessMinutes), context);
+  } catch (error) {
+    if (!isVmaccessError(error) || error.code !== 'SSH_KEY_EXPIRY_UNSUPPORTED') throw error;
+    return { ...planned, notes: [...planned.notes, 'this sshd cannot expire keys by itself (OpenSSH older than 8.2): the keys stay until the account is removed'] };
+  }
 }
 
 /** ssh_key_expiry: sshd itself refuses these keys after the instant (key-expiry.ts). */
@@ -302,6 +314,13 @@ export async function planAccount(account: AccountRequest, context: ActionContex
     return refusal('ssh_key', error);
   }
   await planSudoers(context, (current) => setSudoersUser(current, name, { nopasswd: detail.nopasswd }), parts);
+  if (account.accessMinutes !== undefined) {
+    try {
+      detail.grant = await planGrant(context, name, account.accessMinutes, detail.existing === undefined, parts);
+    } catch (error) {
+      return refusal('access', error);
+    }
+  }
   return detail;
 }
 
