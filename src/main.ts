@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { loadActions } from './actions/index.js';
-import { createProgram, isCommanderExit, type HandlerOptions, type LifecycleOperation } from './cli.js';
+import { createProgram, isCommanderExit, type HandlerOperation, type HandlerOptions } from './cli.js';
 import { VmaccessError, isVmaccessError } from './errors.js';
 import { createEventSink } from './handler/events.js';
 import { HANDLER_ENVIRONMENT_FILE, readHandlerEnvironment, type HandlerEnvironment } from './handler/handler-environment.js';
@@ -73,7 +73,7 @@ async function writeBoundaryStatus(system: System, statusFolder: string, configF
   }
 }
 
-async function runLifecycle(operation: LifecycleOperation, options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
+async function runLifecycle(operation: HandlerOperation, options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
   const environmentFile = path.resolve(proc.cwd, options.handlerEnvironment ?? HANDLER_ENVIRONMENT_FILE);
   let environment: HandlerEnvironment;
   try {
@@ -122,6 +122,8 @@ async function runLifecycle(operation: LifecycleOperation, options: HandlerOptio
         return await (await import('./lifecycle/disable.js')).disable(runtime, invocation);
       case 'uninstall':
         return await (await import('./lifecycle/uninstall.js')).uninstall(runtime, invocation);
+      case 'expire':
+        return await (await import('./lifecycle/expire.js')).expire(runtime, invocation);
     }
   } catch (error) {
     logger.error({ err: error }, `${operation} stopped by an unexpected error`);
