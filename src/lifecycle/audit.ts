@@ -98,9 +98,10 @@ function sentence(verbs: string[], fallback: string): string {
   return verbs.length === 0 ? fallback : `VMAccess ${verbs.join(', ')}`;
 }
 
-function planSummary(plan: ActionPlan, account: string | undefined, removing: boolean): string {
-  const verbs = plan.steps.filter((step) => step.changes).map((step) => changeSentence(step.name, account, removing));
-  return sentence(verbs.map((verb) => `will ${verb.replace(/^VMAccess /, '')}`), `VMAccess: ${plan.action}: nothing to change`);
+function planSummary(plan: ActionPlan, account: string | undefined): string {
+  const steps = plan.steps.filter((step) => step.changes).map((step) => step.name);
+  const subject = account === undefined ? '' : ` for ${account}`;
+  return steps.length === 0 ? `VMAccess ${plan.action}: nothing to change` : `VMAccess is about to change${subject}: ${steps.join(', ')}`;
 }
 
 function outcomeSummary(outcomes: readonly StepOutcome[], account: string | undefined, removing: boolean): string {
@@ -157,7 +158,7 @@ export function createAuditTrail(system: System, paths: SystemPaths, options: Au
   return {
     async before(plan, request) {
       const base = common(plan, request);
-      await append({ phase: 'before', ...base, summary: planSummary(plan, base.account, request.removeUser !== undefined), files: files(plan) });
+      await append({ phase: 'before', ...base, summary: planSummary(plan, base.account), files: files(plan) });
     },
     async after(plan, request, outcomes) {
       const base = common(plan, request);

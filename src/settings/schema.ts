@@ -67,9 +67,10 @@ function isUtcInstant(value: string): boolean {
   return match !== null && isCalendarDate(match[1]!) && !Number.isNaN(Date.parse(value));
 }
 
+const minutesProblem = 'must be a whole number of minutes';
 /** A JSON integer, or its decimal digits as a string (the portal sends strings). */
 const accessMinutes = z
-  .union([z.number().int(), z.string().regex(/^\d{1,6}$/)], { error: 'must be a whole number of minutes' })
+  .union([z.number({ error: minutesProblem }).int({ error: minutesProblem }), z.string({ error: minutesProblem }).regex(/^\d{1,6}$/, { error: minutesProblem })], { error: minutesProblem })
   .transform((value) => Number(value))
   .refine((value) => value >= 5 && value <= 10_080, { error: 'must be between 5 and 10080 minutes (one week)' });
 
