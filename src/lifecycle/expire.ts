@@ -5,7 +5,10 @@ import { applySchedule, planSchedule } from '../actions/access/expiry-timer.js';
 import { revokeGrant } from '../actions/access/revoke.js';
 import { isVmaccessError } from '../errors.js';
 import { acquireLock } from '../handler/lock.js';
-import { createAuditTrail } from './audit.js';
+import { createSshChangeRequests } from '../actions/action.js';
+import type { VmaccessRequest } from '../settings/request.js';
+import { createAuditTrail, type AuditTrail } from './audit.js';
+import { dispatch } from './dispatch.js';
 import { LOCK_FILE } from './enable.js';
 import type { Invocation, Runtime } from './runtime.js';
 
@@ -36,6 +39,7 @@ export async function expire(runtime: Runtime, invocation: Invocation): Promise<
     const audit = createAuditTrail(system, paths, { seq: -1, onError: (error: unknown) => logger.warn({ err: error }, 'audit trail not written') });
     const kept: AccessGrant[] = grants.grants.filter((grant) => !due.includes(grant));
     let failures = 0;
+    const removed: string[] = [];
     for (const grant of due) {
       const base = { action: 'expire', kind: ['access_minutes'], account: grant.user, files: [], commands: [] };
       await audit.write({ ...base, phase: 'before', summary: `VMAccess will revoke the time-limited access of ${grant.user} (deadline ${grant.deadline})` });
@@ -48,12 +52,14 @@ export async function expire(runtime: Runtime, invocation: Invocation): Promise<
         summary: [changed.length === 0 ? `VMAccess found nothing left to revoke for ${grant.user}` : changed.join(' '), ...failedSteps.map((outcome) => `${outcome.name} failed [${outcome.code ?? 'INTERNAL'}]`)].join('; '),
         outcome: result.outcomes.map((outcome) => ({ name: outcome.name, result: outcome.result, ...(outcome.code === undefined ? {} : { code: outcome.code }) })),
       });
+      if (result.outcomes.some((outcome) => outcome.name === 'revoke_account' && outcome.result === 'changed')) removed.push(grant.user);
       for (const outcome of result.outcomes) logger.info({ user: grant.user, step: outcome.name, result: outcome.result, code: outcome.code }, 'revocation step finished');
       if (!result.isComplete) {
         failures += 1;
         kept.push({ ...grant, lastError: failedSteps.map((outcome) => `[${outcome.code ?? 'INTERNAL'}] ${outcome.message}`).join(' ').slice(0, 500) });
       }
     }
+    if (removed.length > 0) failures += await dropSshGrants(runtime, invocation, removed, audit);
     const remaining: GrantsFile = { version: 1, grants: kept };
     if (due.length > 0) await writeGrants(system, paths, remaining);
     await applySchedule(system, await planSchedule(system, paths, handlerDir, nextDeadline(scheduleView(remaining, now))));
@@ -68,6 +74,21 @@ export async function expire(runtime: Runtime, invocation: Invocation): Promise<
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * A removed account may have had a per-user password grant in sshd's configuration (a
+ * request with password and access_minutes): the ssh action drops it, as for remove_user,
+ * validated by sshd and without touching sshd when there is nothing to drop.
+ */
+async function dropSshGrants(runtime: Runtime, invocation: Invocation, users: readonly string[], audit: AuditTrail): Promise<number> {
+  const ssh = (await runtime.loadActions()).filter((action) => action.name === 'ssh');
+  const changes = createSshChangeRequests();
+  for (const user of users) changes.removedUsers.add(user);
+  const request: VmaccessRequest = { removeUser: users[0]!, resetSsh: false, restoreBackupSsh: false, warnings: [] };
+  const context = { system: runtime.system, logger: runtime.logger, paths: runtime.paths, ssh: changes, agentLibDir: invocation.agentLibDir, handlerDir: invocation.environment.handlerDir };
+  const result = await dispatch(ssh, request, context, audit);
+  return result.failures.length;
 }
 
 /**

@@ -99,10 +99,14 @@ scenario('access_minutes: handlers/run expire takes back the account and its sud
   // No systemd in this sandbox: the schedule is a cron entry (cron itself is not running here).
   await sandbox.execOk(['mkdir', '-p', '/etc/cron.d']);
   const key = await sandbox.generateKey('tom', 'ed25519');
-  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: 'tom', ssh_key: key.publicKey, access_minutes: 5 } });
+  const password = 'Temp-access-9z!Lm';
+  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: 'tom', ssh_key: key.publicKey, password, access_minutes: 5 } });
   expectEnable(outcome, 'success');
+  const sshGrant = 'grep -rlE "^[[:space:]]*Match User tom$" /etc/ssh';
+  expect((await sandbox.sh(sshGrant)).stdout.trim()).not.toBe('');
   expect(substatus(outcome)['access']).toMatch(/Time-limited: at .* the account is removed and its sudo rights are taken back for "tom"/);
-  expect((await keyLoginWithSudo(sandbox, 'tom', key.privateKeyPath)).exitCode).toBe(0);
+  // A password was given, so sudo asks for it: the key logs in, sudo -S takes the password.
+  expect((await sandbox.ssh('tom', { identityFile: key.privateKeyPath }, 'sudo -S -p "" true && echo sudo-ok', { input: `${password}\n` })).stdout).toBe('sudo-ok\n');
   expect((await sandbox.execOk(['stat', '-c', '%a %U', GRANTS])).stdout.trim()).toBe('600 root');
   expect(await sandbox.readText('/etc/cron.d/vmaccess-expire')).toContain(`root cd ${outcome.handler.dir} && ./handlers/run expire`);
   proof('tom logs in + sudo; grants file 0600 root; cron entry runs handlers/run expire');
@@ -118,7 +122,9 @@ scenario('access_minutes: handlers/run expire takes back the account and its sud
   expect(await sandbox.exists(GRANTS)).toBe(false);
   expect((await sandbox.ssh('tom', { identityFile: key.privateKeyPath }, 'true')).exitCode).toBe(255);
   expect((await sandbox.execOk(['visudo', '-c', '-q'])).exitCode).toBe(0);
-  proof('deadline passed: expire removed tom and his sudo line, the cron entry and the grants file; login refused');
+  expect((await sandbox.sh(sshGrant)).stdout.trim()).toBe('');
+  expect((await sandbox.execOk(['sshd', '-t'])).exitCode).toBe(0);
+  proof('deadline passed: expire removed tom, his sudo line, his sshd password grant, the cron entry and the grants file; login refused');
   const before = `${(await sandbox.readText('/etc/passwd')) ?? ''}${(await sandbox.readText('/etc/sudoers.d/waagent')) ?? ''}`;
   const again = await runExpire(sandbox, outcome.handler);
   expect(again.exitCode, again.output).toBe(0);
@@ -126,7 +132,9 @@ scenario('access_minutes: handlers/run expire takes back the account and its sud
   const audit = ((await sandbox.readText(AUDIT)) ?? '').trim().split('\n');
   expect(audit.some((line) => line.includes('VMAccess removed the account \\"tom\\"'))).toBe(true);
   expect((await sandbox.execOk(['stat', '-c', '%a %U', AUDIT])).stdout.trim()).toBe('600 root');
-  proof(`expire again changes nothing; audit.log (0600) has ${audit.length} records`);
+  await expectNoSecretLeak(sandbox, outcome, [password]);
+  expect(audit.join('\n')).not.toContain(password);
+  proof(`expire again changes nothing; audit.log (0600) has ${audit.length} records, no password`);
 });
 
 scenario('systemd: the access-expiry timer itself revokes access at the deadline and is gone afterwards', async ({ sandbox, agent, proof }) => {
