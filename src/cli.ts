@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
 
-/** The command line: one subcommand per lifecycle operation, plus `plan` and `diagnose`. */
+/** The command line: one subcommand per lifecycle operation, plus `expire`, `plan` and `diagnose`. */
 
 export type LifecycleOperation = 'install' | 'enable' | 'update' | 'disable' | 'uninstall';
 export const LIFECYCLE_OPERATIONS: readonly LifecycleOperation[] = ['install', 'enable', 'update', 'disable', 'uninstall'];
+/** Operations the handler runs for itself (not in HandlerManifest.json): the access-expiry timer's. */
+export type HandlerOperation = LifecycleOperation | 'expire';
 
 export interface HandlerOptions {
   /** HandlerEnvironment.json to use instead of the one in the working directory. */
@@ -17,7 +19,7 @@ export interface HandlerOptions {
 }
 
 export interface CliHandlers {
-  lifecycle(operation: LifecycleOperation, options: HandlerOptions): Promise<number>;
+  lifecycle(operation: HandlerOperation, options: HandlerOptions): Promise<number>;
   plan(requestFile: string, options: HandlerOptions): Promise<number>;
   diagnose(options: HandlerOptions): Promise<number>;
 }
@@ -45,6 +47,14 @@ export function createProgram(handlers: CliHandlers, output: CliOutput, version:
         setExitCode(await handlers.lifecycle(operation, options));
       });
   }
+
+  program
+    .command('expire')
+    .description('revoke time-limited access (access_minutes) whose deadline has passed; run by the access-expiry timer')
+    .option('--handler-environment <file>', 'HandlerEnvironment.json to use (default: the one in the working directory)')
+    .action(async (options: HandlerOptions) => {
+      setExitCode(await handlers.lifecycle('expire', options));
+    });
 
   program
     .command('plan')

@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   SSH_KEY_PATH_UNSAFE: { status: 35, summary: 'the authorized keys path is not safe to write' },
   NO_PROVISIONING_KEYS: { status: 36, summary: 'no SSH keys from provisioning were found' },
   SUDOERS_INVALID: { status: 37, summary: 'the candidate sudoers file was rejected by visudo' },
+  SSH_KEY_EXPIRY_UNSUPPORTED: { status: 38, summary: "the VM's sshd is older than OpenSSH 8.2 and cannot expire a key by itself" },
+  ACCESS_EXPIRY_FAILED: { status: 39, summary: 'time-limited access could not be recorded, scheduled or revoked' },
   // ssh server
   SSHD_NOT_FOUND: { status: 40, summary: 'the SSH server binary was not found' },
   SSHD_CONFIG_INVALID: { status: 41, summary: 'the SSH server rejected the candidate configuration' },

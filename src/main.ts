@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { loadActions } from './actions/index.js';
-import { createProgram, isCommanderExit, type HandlerOptions, type LifecycleOperation } from './cli.js';
+import { createProgram, isCommanderExit, type HandlerOperation, type HandlerOptions } from './cli.js';
 import { VmaccessError, isVmaccessError } from './errors.js';
 import { isSafeUsername } from './config/passwd.js';
 import { createEventSink } from './handler/events.js';
@@ -74,7 +74,7 @@ async function writeBoundaryStatus(system: System, statusFolder: string, configF
   }
 }
 
-async function runLifecycle(operation: LifecycleOperation, options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
+async function runLifecycle(operation: HandlerOperation, options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
   const environmentFile = path.resolve(proc.cwd, options.handlerEnvironment ?? HANDLER_ENVIRONMENT_FILE);
   let environment: HandlerEnvironment;
   try {
@@ -124,6 +124,8 @@ async function runLifecycle(operation: LifecycleOperation, options: HandlerOptio
         return await (await import('./lifecycle/disable.js')).disable(runtime, invocation);
       case 'uninstall':
         return await (await import('./lifecycle/uninstall.js')).uninstall(runtime, invocation);
+      case 'expire':
+        return await (await import('./lifecycle/expire.js')).expire(runtime, invocation);
     }
   } catch (error) {
     logger.error({ err: error }, `${operation} stopped by an unexpected error`);

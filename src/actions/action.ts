@@ -10,7 +10,7 @@ export { createSshChangeRequests } from './plan.js';
  * (or thrown as VmaccessError); the dispatcher turns anything thrown into one.
  */
 export interface PlannedAction<Detail = unknown> {
-  readonly name: 'disk' | 'user' | 'ssh';
+  readonly name: ActionPlan['action'];
   /** Whether this request asks anything of the action. */
   wants(request: VmaccessRequest): boolean;
   plan(request: VmaccessRequest, context: ActionContext): Promise<ActionPlan<Detail>>;

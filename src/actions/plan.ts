@@ -47,7 +47,7 @@ export interface PlannedStep {
 }
 
 export interface ActionPlan<Detail = unknown> {
-  action: 'disk' | 'user' | 'ssh';
+  action: 'disk' | 'user' | 'unlock' | 'ssh';
   steps: PlannedStep[];
   files: PlannedFile[];
   commands: PlannedCommand[];
@@ -97,6 +97,8 @@ export interface ActionContext {
   ssh: SshChangeRequests;
   /** The guest agent's lib dir (certificates, ovf-env.xml). */
   agentLibDir: string;
+  /** The installed handler's folder (enable only): the access-expiry timer runs its handlers/run. */
+  handlerDir?: string;
 }
 
 /** The public part of a plan, for `vmaccess plan --json` and the log. Never includes `detail`. */

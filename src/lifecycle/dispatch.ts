@@ -1,4 +1,5 @@
-import type { Action, ActionContext, StepOutcome } from '../actions/action.js';
+import type { Action, ActionContext, ActionPlan, StepOutcome } from '../actions/action.js';
+import { isAuditWorthy, type AuditTrail } from './audit.js';
 import { isVmaccessError } from '../errors.js';
 import { numericCode, type Substatus } from '../handler/status.js';
 import type { VmaccessRequest } from '../settings/request.js';
@@ -30,18 +31,26 @@ export function toSubstatus(outcome: StepOutcome): Substatus {
  * stop the others (a failed key update must not prevent reset_ssh), and each step
  * becomes one substatus.
  */
-export async function dispatch(actions: readonly Action[], request: VmaccessRequest, context: ActionContext): Promise<DispatchResult> {
+export async function dispatch(actions: readonly Action[], request: VmaccessRequest, context: ActionContext, audit?: AuditTrail): Promise<DispatchResult> {
   const outcomes: StepOutcome[] = [];
   for (const action of actions) {
     if (!action.wants(request)) continue;
     context.logger.info({ action: action.name }, 'action started');
     let produced: StepOutcome[];
+    // The audit trail hears of every change before it happens and of its outcome after.
+    let audited: ActionPlan | undefined;
     try {
-      produced = await action.apply(await action.plan(request, context), context);
+      const plan = await action.plan(request, context);
+      if (audit !== undefined && isAuditWorthy(plan)) {
+        audited = plan;
+        await audit.before(plan, request);
+      }
+      produced = await action.apply(plan, context);
     } catch (error) {
       context.logger.error({ action: action.name, err: error }, 'action failed');
       produced = [outcomeFromError(action.name, error)];
     }
+    if (audited !== undefined) await audit?.after(audited, request, produced);
     for (const outcome of produced) {
       context.logger.info({ action: action.name, step: outcome.name, result: outcome.result, code: outcome.code }, 'step finished');
     }

@@ -147,27 +147,29 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       handlerName,
     );
     // Only now that there is work to do: the schema (zod), decryption and the dispatcher.
-    const [{ decryptProtectedSettings }, { parseRequest }, { dispatch }] = await Promise.all([
+    const [{ decryptProtectedSettings }, { parseRequest }, { dispatch }, { createAuditTrail }] = await Promise.all([
       import('../settings/protected-settings.js'),
       import('../settings/schema.js'),
       import('./dispatch.js'),
+      import('./audit.js'),
     ]);
     const protectedSettings =
       settings.protectedSettings === undefined
         ? {}
         : await decryptProtectedSettings(system, settings.protectedSettings, settings.thumbprint, { agentLibDir: invocation.agentLibDir });
-    const request = parseRequest(settings.publicSettings, protectedSettings, { today: today(system.now()) });
+    const request = parseRequest(settings.publicSettings, protectedSettings, { today: today(system.now()), now: system.now() });
     const warnings: Substatus[] = request.warnings.map((warning) => ({ name: 'settings', status: 'warning', code: 0, message: warning }));
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
     }
-    const context = { system, logger, paths: runtime.paths, ssh: createSshChangeRequests(), agentLibDir: invocation.agentLibDir };
+    const context = { system, logger, paths: runtime.paths, ssh: createSshChangeRequests(), agentLibDir: invocation.agentLibDir, handlerDir: environment.handlerDir };
     if (request.diagnose !== undefined) {
       if (runtime.loginPath === undefined) throw new VmaccessError('INTERNAL', 'diagnose is not available in this build.');
       const report = await runtime.loginPath.diagnose(request.diagnose, context);
       return await finish({ code: undefined, status: report.status, message: report.message, substatus: [...warnings, ...report.substatus], complete: true });
     }
-    const result = await dispatch(await runtime.loadActions(), request, context);
+    const audit = createAuditTrail(system, runtime.paths, { seq, onError: (error: unknown) => logger.warn({ err: error }, 'audit trail not written') });
+    const result = await dispatch(await runtime.loadActions(), request, context, audit);
     const substatus = [...warnings, ...result.substatus];
     const firstFailure = result.failures[0];
     if (firstFailure !== undefined) {

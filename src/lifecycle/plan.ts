@@ -73,7 +73,7 @@ function entryLines(entry: PlanEntry): string[] {
 
 export async function plan(runtime: Runtime, file: string, agentLibDir: string, options: PlanOptions = {}): Promise<number> {
   const { publicSettings, protectedSettings } = await readPlanRequest(runtime, file);
-  const request = parseRequest(publicSettings, protectedSettings, { today: runtime.system.now().toISOString().slice(0, 10) });
+  const request = parseRequest(publicSettings, protectedSettings, { today: runtime.system.now().toISOString().slice(0, 10), now: runtime.system.now() });
   const entries: PlanEntry[] = [];
   if (options.json !== true) {
     runtime.print('The request is valid.');

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { LOCK_FILE } from './enable.js';
 import { mrseqPath } from '../handler/sequence.js';
+import { moveExpirySchedule } from './expire.js';
 import type { Invocation, Runtime } from './runtime.js';
 
 /**
@@ -41,6 +42,12 @@ export async function update(runtime: Runtime, invocation: Invocation): Promise<
     await system.mkdir(environment.statusFolder, { recursive: true, mode: 0o700 });
     await system.writeFileAtomic(target, text, { mode: 0o600 });
     copied += 1;
+  }
+  // The access-expiry timer names the old folder, which the agent deletes after update.
+  try {
+    if (await moveExpirySchedule(runtime, environment.handlerDir)) logger.info('update: access-expiry timer moved to the new version');
+  } catch (error) {
+    logger.warn({ err: error }, 'update: the access-expiry timer could not be moved');
   }
   // A lock copied over from the old directory would only be stale.
   await system.remove(path.join(environment.handlerDir, LOCK_FILE));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { VmaccessError } from '../errors.js';
-import type { AccountRequest, DiskRequest, VmaccessRequest } from './request.js';
+import type { AccountRequest, DiskRequest, UnlockRequest, VmaccessRequest } from './request.js';
 
 /**
  * The settings contract (../shared/docs/vmaccess-settings.md) as one zod schema.
@@ -20,6 +20,10 @@ export const PROTECTED_FIELDS = [
   'remove_prior_keys',
   'restore_backup_ssh',
   'enable_passwordless_access',
+  // Extensions beyond the original extension's contract (README, "Settings").
+  'unlock',
+  'ssh_key_expiry',
+  'access_minutes',
 ] as const;
 const KNOWN_FIELDS: readonly string[] = [...PUBLIC_FIELDS, ...PROTECTED_FIELDS];
 /** Fields that must never travel in the clear. */
@@ -55,6 +59,21 @@ const diskName = text('a device, mount point, UUID= or LABEL=')
   .max(1024, { error: 'must be at most 1024 characters' })
   .refine((value) => !/\p{Cc}/u.test(value), { error: 'must not contain control characters' });
 
+/** ISO 8601 in UTC with seconds: `2026-12-24T18:00:00Z` (fractions allowed, `Z` required). */
+const KEY_EXPIRY = /^(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?Z$/;
+
+function isUtcInstant(value: string): boolean {
+  const match = KEY_EXPIRY.exec(value);
+  return match !== null && isCalendarDate(match[1]!) && !Number.isNaN(Date.parse(value));
+}
+
+const minutesProblem = 'must be a whole number of minutes';
+/** A JSON integer, or its decimal digits as a string (the portal sends strings). */
+const accessMinutes = z
+  .union([z.number({ error: minutesProblem }).int({ error: minutesProblem }), z.string({ error: minutesProblem }).regex(/^\d{1,6}$/, { error: minutesProblem })], { error: minutesProblem })
+  .transform((value) => Number(value))
+  .refine((value) => value >= 5 && value <= 10_080, { error: 'must be between 5 and 10080 minutes (one week)' });
+
 function isCalendarDate(value: string): boolean {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
   if (match === null) return false;
@@ -79,6 +98,11 @@ const fieldsSchema = z.object({
   remove_prior_keys: flexibleBoolean.optional(),
   restore_backup_ssh: flexibleBoolean.optional(),
   enable_passwordless_access: flexibleBoolean.optional(),
+  unlock: flexibleBoolean.optional(),
+  ssh_key_expiry: text('a UTC time as yyyy-mm-ddThh:mm:ssZ')
+    .refine(isUtcInstant, { error: 'must be an ISO 8601 UTC time written yyyy-mm-ddThh:mm:ssZ' })
+    .optional(),
+  access_minutes: accessMinutes.optional(),
 });
 
 type Fields = z.infer<typeof fieldsSchema>;
@@ -92,6 +116,8 @@ export interface MergedSettings {
 export interface ValidationContext {
   /** Today's date as yyyy-mm-dd (UTC); an expiration must lie after it. */
   today: string;
+  /** The current instant; ssh_key_expiry must lie after it (start of `today` when not given). */
+  now?: Date;
 }
 
 function levenshtein(a: string, b: string): number {
@@ -223,6 +249,42 @@ function crossFieldProblems(fields: Fields, context: ValidationContext, name: (k
   if (fields.expiration !== undefined && fields.expiration <= context.today) {
     add('expiration', 'must be a date after today: an account that has expired cannot log in');
   }
+  problems.push(...extensionProblems(fields, context, name));
+  return problems;
+}
+
+/** The rules of the extensions (unlock, ssh_key_expiry, access_minutes). */
+function extensionProblems(fields: Fields, context: ValidationContext, name: (key: keyof Fields) => string): Problem[] {
+  const problems: Problem[] = [];
+  const add = (key: keyof Fields, message: string): void => {
+    problems.push({ path: name(key), message });
+  };
+  const username = fields.username === '' ? undefined : fields.username;
+  const sshKey = fields.ssh_key?.trim() === '' ? undefined : fields.ssh_key;
+  const password = fields.password === '' ? undefined : fields.password;
+  if (fields.unlock === true) {
+    if (username === undefined) add('unlock', 'needs username: the account to unlock');
+    // unlock changes no credentials and grants nothing: these ask for something else.
+    const others: (keyof Fields)[] = ['ssh_key', 'remove_prior_keys', 'enable_passwordless_access', 'remove_user', 'ssh_key_expiry', 'access_minutes'];
+    for (const key of others) {
+      const value = fields[key];
+      if (value === undefined || value === false || value === '' || (key === 'ssh_key' && sshKey === undefined)) continue;
+      add('unlock', `cannot be combined with ${key}`);
+    }
+  }
+  if (fields.ssh_key_expiry !== undefined) {
+    if (username === undefined) add('ssh_key_expiry', 'needs username');
+    else if (password !== undefined && sshKey === undefined) add('ssh_key_expiry', 'needs ssh_key: it applies to the keys of this request');
+    const now = context.now ?? new Date(`${context.today}T00:00:00Z`);
+    if (isUtcInstant(fields.ssh_key_expiry) && Date.parse(fields.ssh_key_expiry) <= now.getTime()) {
+      add('ssh_key_expiry', 'must be in the future: sshd would refuse the key at once');
+    }
+  }
+  if (fields.access_minutes !== undefined) {
+    if (username === undefined) add('access_minutes', 'needs username: it limits what this request grants to that account');
+    const removeUser = fields.remove_user === '' ? undefined : fields.remove_user;
+    if (removeUser !== undefined) add('access_minutes', 'cannot be combined with remove_user');
+  }
   return problems;
 }
 
@@ -239,7 +301,14 @@ function toRequest(fields: Fields, warnings: string[], name: (key: keyof Fields)
     return { resetSsh: false, restoreBackupSsh: false, diagnose: username === undefined ? {} : { username }, warnings };
   }
   let account: AccountRequest | undefined;
-  if (username !== undefined) {
+  let unlock: UnlockRequest | undefined;
+  if (username !== undefined && fields.unlock === true) {
+    unlock = {
+      username,
+      ...(password === undefined ? {} : { password }),
+      ...(fields.expiration === undefined ? {} : { expiration: fields.expiration }),
+    };
+  } else if (username !== undefined) {
     account = {
       username,
       removePriorKeys: fields.remove_prior_keys ?? false,
@@ -247,6 +316,8 @@ function toRequest(fields: Fields, warnings: string[], name: (key: keyof Fields)
       ...(password === undefined ? {} : { password }),
       ...(sshKey === undefined ? {} : { sshKey }),
       ...(fields.expiration === undefined ? {} : { expiration: fields.expiration }),
+      ...(fields.ssh_key_expiry === undefined ? {} : { keyExpiry: new Date(fields.ssh_key_expiry).toISOString() }),
+      ...(fields.access_minutes === undefined ? {} : { accessMinutes: fields.access_minutes }),
     };
   }
   let disk: DiskRequest | undefined;
@@ -259,6 +330,7 @@ function toRequest(fields: Fields, warnings: string[], name: (key: keyof Fields)
     resetSsh: fields.reset_ssh ?? false,
     restoreBackupSsh: fields.restore_backup_ssh ?? false,
     ...(disk === undefined ? {} : { disk }),
+    ...(unlock === undefined ? {} : { unlock }),
     warnings,
   };
 }

@@ -25,6 +25,14 @@ export interface SystemPaths {
   pristineSshdConfig: string;
   procMounts: string;
   fstab: string;
+  /** Where unit files of the local administrator go: the access-expiry timer lives here. */
+  systemdUnitDir: string;
+  /** Exists only when systemd is the running init (sd_booted(3)). */
+  systemdRunDir: string;
+  /** cron's drop-in folder: the access-expiry schedule where there is no systemd. */
+  cronDir: string;
+  /** The audit trail of every change (JSON lines, root 0600, rotated). */
+  auditLog: string;
 }
 
 export function defaultSystemPaths(): SystemPaths {
@@ -44,5 +52,9 @@ export function defaultSystemPaths(): SystemPaths {
     pristineSshdConfig: '/usr/share/openssh/sshd_config',
     procMounts: '/proc/self/mounts',
     fstab: '/etc/fstab',
+    systemdUnitDir: '/etc/systemd/system',
+    systemdRunDir: '/run/systemd/system',
+    cronDir: '/etc/cron.d',
+    auditLog: '/var/log/vmaccess/audit.log',
   };
 }

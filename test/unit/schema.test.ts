@@ -131,3 +131,48 @@ describe('closestField', () => {
     expect(closestField(key)).toBe(expected);
   });
 });
+
+describe('extensions: unlock, ssh_key_expiry, access_minutes', () => {
+  const NOW = { today: '2026-01-15', now: new Date('2026-01-15T10:00:00Z') };
+
+  test('unlock becomes its own request part; the user action gets no account', () => {
+    const request = parseRequest({}, { username: 'bob', unlock: 'true', password: SECRET, expiration: '2026-02-01' }, NOW);
+    expect(request.unlock).toEqual({ username: 'bob', password: SECRET, expiration: '2026-02-01' });
+    expect(request.account).toBeUndefined();
+  });
+
+  test('ssh_key_expiry and access_minutes travel with the account (normalised UTC, minutes as a number)', () => {
+    const request = parseRequest({}, { username: 'amy', ssh_key: KEY, ssh_key_expiry: '2026-12-24T18:00:00Z', access_minutes: '60' }, NOW);
+    expect(request.account).toMatchObject({ keyExpiry: '2026-12-24T18:00:00.000Z', accessMinutes: 60 });
+  });
+
+  test.each([
+    ['unlock without username', { unlock: true }, 'protectedSettings.unlock: needs username'],
+    ['unlock with ssh_key', { username: 'bob', unlock: true, ssh_key: KEY }, 'unlock: cannot be combined with ssh_key'],
+    ['unlock with access_minutes', { username: 'bob', unlock: true, access_minutes: 30 }, 'unlock: cannot be combined with access_minutes'],
+    ['unlock with enable_passwordless_access', { username: 'bob', unlock: true, enable_passwordless_access: true }, 'cannot be combined with enable_passwordless_access'],
+    ['unlock with remove_user', { username: 'bob', unlock: true, remove_user: 'carl' }, 'cannot be combined with remove_user'],
+    ['ssh_key_expiry in the past', { username: 'amy', ssh_key: KEY, ssh_key_expiry: '2026-01-15T09:59:59Z' }, 'ssh_key_expiry: must be in the future'],
+    ['ssh_key_expiry with an offset', { username: 'amy', ssh_key: KEY, ssh_key_expiry: '2026-12-24T18:00:00+01:00' }, 'must be an ISO 8601 UTC time'],
+    ['ssh_key_expiry not a date', { username: 'amy', ssh_key: KEY, ssh_key_expiry: '2026-02-30T18:00:00Z' }, 'must be an ISO 8601 UTC time'],
+    ['ssh_key_expiry with a password and no key', { username: 'amy', password: SECRET, ssh_key_expiry: '2026-12-24T18:00:00Z' }, 'ssh_key_expiry: needs ssh_key'],
+    ['ssh_key_expiry without username', { ssh_key_expiry: '2026-12-24T18:00:00Z' }, 'ssh_key_expiry: needs username'],
+    ['access_minutes too small', { username: 'amy', ssh_key: KEY, access_minutes: 4 }, 'between 5 and 10080'],
+    ['access_minutes too large', { username: 'amy', ssh_key: KEY, access_minutes: 10_081 }, 'between 5 and 10080'],
+    ['access_minutes fractional', { username: 'amy', ssh_key: KEY, access_minutes: 7.5 }, 'whole number of minutes'],
+    ['access_minutes text', { username: 'amy', ssh_key: KEY, access_minutes: 'an hour' }, 'whole number of minutes'],
+    ['access_minutes without username', { access_minutes: 30 }, 'access_minutes: needs username'],
+    ['access_minutes with remove_user', { username: 'amy', ssh_key: KEY, remove_user: 'carl', access_minutes: 30 }, 'access_minutes: cannot be combined with remove_user'],
+  ])('%s', (_name, protectedSettings: Record<string, unknown>, fragment) => {
+    let caught: unknown;
+    try {
+      parseRequest({}, { ...protectedSettings, ...(protectedSettings.username === 'bob' ? { password: SECRET } : {}) }, NOW);
+    } catch (error) {
+      caught = error;
+    }
+    expect(isVmaccessError(caught) && caught.code).toBe('SETTINGS_INVALID');
+    if (!isVmaccessError(caught)) return;
+    expect(caught.message).toContain(fragment);
+    expect(caught.statusMessage).not.toContain(SECRET);
+  });
+});

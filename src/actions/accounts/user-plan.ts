@@ -15,6 +15,9 @@ import { assertSafePassword, chooseNewAccountShell, homeRemovalVerdict, password
 import { loadProvisioningKeys } from './account-provisioning-keys.js';
 import { assertKeysFileNotShared, checkAuthorizedKeysPath, locateAuthorizedKeysFile } from './authorized-keys-file.js';
 import { readCurrentKeys } from './authorized-keys-io.js';
+import { keyExpiryOption, withExpiry } from './key-expiry.js';
+import { accessDeadline, planGrant } from '../access/access-plan.js';
+import type { GrantPlan } from '../access/access-plan.js';
 import type { KeysFileCheck, KeysFileLocation } from './authorized-keys-file.js';
 
 /**
@@ -24,7 +27,7 @@ import type { KeysFileCheck, KeysFileLocation } from './authorized-keys-file.js'
  * cannot disagree about it. The password and the parsed keys stay in the detail.
  */
 
-export type UserStep = 'account' | 'password' | 'expiration' | 'ssh_key' | 'sudo' | 'remove_user';
+export type UserStep = 'account' | 'password' | 'expiration' | 'ssh_key' | 'sudo' | 'remove_user' | 'access';
 
 export interface PlannedKeys {
   keys: SshPublicKey[];
@@ -41,6 +44,8 @@ export interface AccountDetail {
   keys: PlannedKeys | undefined;
   location: KeysFileLocation | undefined;
   nopasswd: boolean;
+  /** access_minutes: what is taken back at the deadline. */
+  grant?: GrantPlan;
 }
 
 export interface RemovalDetail {
@@ -90,17 +95,36 @@ export function refusal(step: UserStep, error: unknown): Refusal {
 
 /** Keys from the request, or with neither password nor key, the provisioning keys. */
 async function keysFor(account: AccountRequest, context: ActionContext): Promise<PlannedKeys | undefined> {
+  let planned: PlannedKeys;
   if (account.sshKey !== undefined) {
     const keys = parseSshPublicKeys(account.sshKey);
-    return { keys, origin: 'ssh_key', notes: [...new Set(keys.flatMap((key) => key.warnings))] };
+    planned = { keys, origin: 'ssh_key', notes: [...new Set(keys.flatMap((key) => key.warnings))] };
+  } else {
+    if (account.password !== undefined) return undefined;
+    const provisioning = await loadProvisioningKeys(context.system, context.agentLibDir);
+    planned = {
+      keys: provisioning.keys,
+      origin: `the provisioning keys in ${provisioning.source}`,
+      notes: [...provisioning.skipped, ...new Set(provisioning.keys.flatMap((key) => key.warnings))],
+    };
   }
-  if (account.password !== undefined) return undefined;
-  const provisioning = await loadProvisioningKeys(context.system, context.agentLibDir);
-  return {
-    keys: provisioning.keys,
-    origin: `the provisioning keys in ${provisioning.source}`,
-    notes: [...provisioning.skipped, ...new Set(provisioning.keys.flatMap((key) => key.warnings))],
-  };
+  if (account.keyExpiry !== undefined) return expiringKeys(planned, account.keyExpiry, context);
+  if (account.accessMinutes === undefined) return planned;
+  // access_minutes: the keys of the request end with the access, enforced by sshd itself.
+  try {
+    return await expiringKeys(planned, accessDeadline(context, account.accessMinutes), context);
+  } catch (error) {
+    if (!isVmaccessError(error) || error.code !== 'SSH_KEY_EXPIRY_UNSUPPORTED') throw error;
+    return { ...planned, notes: [...planned.notes, 'this sshd cannot expire keys by itself (OpenSSH older than 8.2): the keys stay until the account is removed'] };
+  }
+}
+
+/** ssh_key_expiry: sshd itself refuses these keys after the instant (key-expiry.ts). */
+async function expiringKeys(planned: PlannedKeys, iso: string, context: ActionContext): Promise<PlannedKeys> {
+  const expiry = await keyExpiryOption(context.system, iso);
+  const notes = [...planned.notes, `sshd refuses these keys after ${iso} (${expiry.option}); a key already in the file keeps its own options`];
+  if (expiry.note !== undefined) notes.push(expiry.note);
+  return { keys: withExpiry(planned.keys, expiry.option), origin: planned.origin, notes };
 }
 
 /** Checks in the order of the legacy flow, each refusal named by its step. */
@@ -299,6 +323,13 @@ export async function planAccount(account: AccountRequest, context: ActionContex
     return refusal('ssh_key', error);
   }
   await planSudoers(context, (current) => setSudoersUser(current, name, { nopasswd: detail.nopasswd }), parts);
+  if (account.accessMinutes !== undefined) {
+    try {
+      detail.grant = await planGrant(context, name, account.accessMinutes, detail.existing === undefined, parts);
+    } catch (error) {
+      return refusal('access', error);
+    }
+  }
   return detail;
 }
 

@@ -12,6 +12,7 @@ import { createAccount, deleteAccount, setExpiration, setPassword } from './acco
 import { assertKeysFileNotShared, checkAuthorizedKeysPath, locateAuthorizedKeysFile } from './authorized-keys-file.js';
 import { writeAuthorizedKeys } from './authorized-keys-io.js';
 import { stageSudoers } from './user-sudoers.js';
+import { recordGrant, settleGrant } from '../access/access-plan.js';
 import type { StagedSudoers } from './user-sudoers.js';
 import { describeKeys, emptyParts, otherKeyFiles, planAccount, planRemoval, plural } from './user-plan.js';
 import type { AccountDetail, PlanParts, PlannedKeys, Refusal, RemovalDetail, UserDetail, UserStep } from './user-plan.js';
@@ -157,6 +158,21 @@ async function applyAccount(detail: AccountDetail, context: ActionContext): Prom
   });
 }
 
+/** applyAccount, with an access_minutes grant recorded before the first change and settled after. */
+async function applyTimeLimited(detail: AccountDetail, context: ActionContext): Promise<StepOutcome[]> {
+  const grant = detail.grant;
+  if (grant === undefined || grant.isEmpty) return applyAccount(detail, context);
+  try {
+    await recordGrant(context, grant.grant);
+  } catch (error) {
+    // Without a recorded deadline nothing temporary may be granted.
+    return [failure('access', error, context)];
+  }
+  const outcomes = await applyAccount(detail, context);
+  outcomes.push(await settleGrant(context, grant, outcomes));
+  return outcomes;
+}
+
 async function applyRemoval(detail: RemovalDetail, context: ActionContext, processOptions?: EndProcessesOptions): Promise<StepOutcome[]> {
   const { system, paths, logger } = context;
   const { entry, removeHome } = detail;
@@ -255,7 +271,7 @@ export function createUserAction(options: UserActionOptions = {}): PlannedAction
       if (account === undefined || outcomes.some((outcome) => outcome.result === 'failed')) {
         outcomes.push({ name: 'account', result: 'skipped', message: `"${accountName}" was not changed because remove_user failed.` });
       } else {
-        outcomes.push(...(account.kind === 'refused' ? [account.outcome] : await applyAccount(account, context)));
+        outcomes.push(...(account.kind === 'refused' ? [account.outcome] : await applyTimeLimited(account, context)));
       }
       return outcomes;
     },

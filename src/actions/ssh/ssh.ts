@@ -19,7 +19,7 @@ export type { SshActionOptions } from './ssh-setup.js';
 export function createSshAction(options: SshActionOptions = {}): PlannedAction<SshPlanDetail> {
   return {
     name: 'ssh',
-    wants: (request) => request.resetSsh || request.restoreBackupSsh || request.account?.password !== undefined || request.removeUser !== undefined,
+    wants: (request) => request.resetSsh || request.restoreBackupSsh || request.account?.password !== undefined || request.unlock?.password !== undefined || request.removeUser !== undefined,
     plan: (request, context) => planSsh(intentOf(request, context.ssh), context, options),
     apply: (plan, context) => applySshPlan(plan, context, options),
     recover: (context) => recoverInterruptedChange(context, options),
