@@ -3,7 +3,7 @@ import { VmaccessError } from '../../errors.js';
 import type { ActionContext, ActionPlan, StepOutcome } from '../plan.js';
 import { restoreSelinuxLabels } from '../selinux.js';
 import { applyFirewall } from './firewall.js';
-import { recoverJournal } from './ssh-backup.js';
+import { moveBackupToHistory, recoverJournal } from './ssh-backup.js';
 import { planSsh } from './ssh-plan.js';
 import type { SshPlanDetail } from './ssh-plan.js';
 import { refuseIfStale } from './ssh-plan-files.js';
@@ -72,9 +72,10 @@ async function applyValidated(plan: ActionPlan<SshPlanDetail>, context: ActionCo
     throw new VmaccessError('INTERNAL', 'The SSH plan is incomplete.');
   }
   const tx: Transaction = { system: context.system, paths: context.paths, layout, profile, runner, logger: context.logger, pidFiles: options.pidFiles ?? PID_FILES, verify: verifyOptions(options) };
+  if (options.restartTiming !== undefined) tx.restartTiming = options.restartTiming;
   context.logger.info({ step: 'sshd', files: [...validation.changes.keys()], quarantine: [...validation.candidate.quarantine], strategy: detail.strategy }, 'candidate validated by sshd');
   const outcomes: StepOutcome[] = [];
-  const { undo, outcome } = await writeChanges(tx, validation.changes, validation.candidate.quarantine, detail.quarantineDir);
+  const { undo, outcome } = await writeChanges(tx, validation.changes, validation.candidate.quarantineReasons, detail.quarantineDir);
   outcomes.push(outcome);
   // reset_ssh opens the port before sshd is reloaded and probed: a firewall that drops the
   // port would otherwise make the probe fail and roll back a good configuration. The rules
@@ -87,6 +88,10 @@ async function applyValidated(plan: ActionPlan<SshPlanDetail>, context: ActionCo
   const sshd = await controlService(tx, undo, { decision: service, mustVerify, endpoints, listenChanged: validation.listenChanged });
   outcomes.push(sshd);
   if (sshd.result === 'failed') return outcomes;
+  if (detail.historyDir !== undefined) {
+    const moved = await moveBackupToHistory(context.system, context.paths, detail.historyDir);
+    outcomes.push({ name: 'ssh_backup', result: 'changed', message: `The backup was restored and moved to ${moved}; the next change takes a fresh backup.` });
+  }
   return [...outcomes, ...passwordOutcome(detail, validation, layout.etcMain, layout.ownDropIn)];
 }
 
