@@ -146,7 +146,7 @@ export interface WorldOptions {
 }
 
 /** Drop-ins of the fixtures that are files of the distribution's packages. */
-const FIXTURE_PACKAGE_FILES: Record<string, Record<string, { pkg: string }>> = {
+const FIXTURE_PACKAGE_FILES: Record<string, Record<string, { pkg: string; modified?: boolean }>> = {
   'rhel-9': { '/etc/ssh/sshd_config.d/50-redhat.conf': { pkg: 'openssh-server-8.7p1-38.el9.x86_64' } },
 };
 
