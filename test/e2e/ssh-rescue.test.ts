@@ -74,6 +74,7 @@ async function dropInLockout(sandbox: Sandbox, agent: GuestAgent, driver: Driver
   const restore = await enable(agent, driver, { publicSettings: {}, protectedSettings: { restore_backup_ssh: true } });
   expectEnable(restore, 'success');
   expect((await sandbox.readFile(DROP_IN))?.equals(Buffer.from(content)), `${what}: restored bytes`).toBe(true);
+  expect((await sandbox.exec(['stat', '-c', '%a', DROP_IN])).stdout.trim()).toBe('640');
   expect(await sandbox.exists('/var/cache/vmaccess/backup.d')).toBe(false);
   expect(await sandbox.exists('/var/cache/vmaccess/backup')).toBe(false);
   const history = await sandbox.sh(`cat /var/cache/vmaccess/backup.history/*/backup.d/40-lockout.conf | tail -c ${Buffer.byteLength(content)}`);

@@ -163,7 +163,8 @@ describe('reset_ssh: exactly one bounded restart', () => {
 
 describe('restore_backup_ssh after reset_ssh', () => {
   test('brings the moved drop-ins back with sshd_config, then moves the backup set to the history; the next change takes a fresh backup', async () => {
-    const world = createWorld({ family: 'debian-12', files: { [`${DIR}/40-local.conf`]: 'AllowUsers nobody\n' } });
+    const world = createWorld({ family: 'debian-12' });
+    world.system.addFile(`${DIR}/40-local.conf`, 'AllowUsers nobody\n', { mode: 0o640 });
     const original = world.system.text('/etc/ssh/sshd_config');
     world.system.addFile('/etc/ssh/sshd_config', `${original ?? ''}MaxAuthTries 4\n`);
     expect(failed(await action.apply(request({ resetSsh: true }), world.context))).toEqual([]);
@@ -171,6 +172,7 @@ describe('restore_backup_ssh after reset_ssh', () => {
     const outcomes = await action.apply(request({ restoreBackupSsh: true }), world.context);
     expect(failed(outcomes)).toEqual([]);
     expect(world.system.text(`${DIR}/40-local.conf`)).toBe('AllowUsers nobody\n');
+    expect(world.system.nodes.get(`${DIR}/40-local.conf`)?.mode).toBe(0o640);
     expect(world.system.text('/etc/ssh/sshd_config')).toBe(`${original ?? ''}MaxAuthTries 4\n`);
     const history = '/var/cache/vmaccess/backup.history/2026-01-15T10-00-00-000Z';
     expect(world.system.text(`${history}/backup.d/40-local.conf`)).toBe('AllowUsers nobody\n');

@@ -3,7 +3,7 @@ import { VmaccessError } from '../../errors.js';
 import type { ActionContext, ActionPlan, StepOutcome } from '../plan.js';
 import { restoreSelinuxLabels } from '../selinux.js';
 import { applyFirewall } from './firewall.js';
-import { moveBackupToHistory, recoverJournal } from './ssh-backup.js';
+import { backupModes, moveBackupToHistory, recoverJournal } from './ssh-backup.js';
 import { planSsh } from './ssh-plan.js';
 import type { SshPlanDetail } from './ssh-plan.js';
 import { refuseIfStale } from './ssh-plan-files.js';
@@ -75,7 +75,7 @@ async function applyValidated(plan: ActionPlan<SshPlanDetail>, context: ActionCo
   if (options.restartTiming !== undefined) tx.restartTiming = options.restartTiming;
   context.logger.info({ step: 'sshd', files: [...validation.changes.keys()], quarantine: [...validation.candidate.quarantine], strategy: detail.strategy }, 'candidate validated by sshd');
   const outcomes: StepOutcome[] = [];
-  const { undo, outcome } = await writeChanges(tx, validation.changes, validation.candidate.quarantineReasons, detail.quarantineDir);
+  const { undo, outcome } = await writeChanges(tx, validation.changes, validation.candidate.quarantineReasons, detail.quarantineDir, detail.intent.restore ? await backupModes(context.system, context.paths, layout.dropInDir, validation.changes.keys()) : new Map());
   outcomes.push(outcome);
   // reset_ssh opens the port before sshd is reloaded and probed: a firewall that drops the
   // port would otherwise make the probe fail and roll back a good configuration. The rules

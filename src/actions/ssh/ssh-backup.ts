@@ -292,3 +292,14 @@ export async function moveBackupToHistory(system: System, paths: SystemPaths, hi
   await system.remove(dropInBackupDir(paths), { recursive: true });
   return historyDir;
 }
+
+/** restore_backup_ssh: the mode each drop-in had in the backup set, so it comes back as it was. */
+export async function backupModes(system: System, paths: SystemPaths, dropInDir: string, files: Iterable<string>): Promise<Map<string, number>> {
+  const modes = new Map<string, number>();
+  for (const file of files) {
+    if (path.dirname(file) !== dropInDir) continue;
+    const info = await system.stat(path.join(dropInBackupDir(paths), path.basename(file)));
+    if (info?.type === 'file') modes.set(file, info.mode & 0o7777);
+  }
+  return modes;
+}

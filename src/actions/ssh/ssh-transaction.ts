@@ -45,7 +45,7 @@ interface Written {
   quarantined: string[];
 }
 
-async function writeOne(tx: Transaction, file: string, content: string | null, moveAside: string | undefined, done: Written, reason?: string): Promise<void> {
+async function writeOne(tx: Transaction, file: string, content: string | null, moveAside: string | undefined, done: Written, reason?: string, newMode?: number): Promise<void> {
   const { system } = tx;
   if (content === null && moveAside !== undefined) {
     done.quarantined.push(`${file} (${reason ?? 'moved aside'}) -> ${await moveToBackupSet(system, tx.paths, file, moveAside)}`);
@@ -55,8 +55,9 @@ async function writeOne(tx: Transaction, file: string, content: string | null, m
   } else {
     const exists = (await system.stat(file)) !== undefined;
     if (!exists) await system.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
-    // New files: 0600 like cloud-init's drop-in; existing files keep mode and owner.
-    await system.writeFileAtomic(file, content, exists ? {} : { mode: 0o600 });
+    // New files: 0600 like cloud-init's drop-in, or the mode a restored drop-in had in the
+    // backup set; existing files keep mode and owner.
+    await system.writeFileAtomic(file, content, exists ? {} : { mode: newMode ?? 0o600 });
     done.written.push(file);
     done.parts.push(`wrote ${file}`);
   }
@@ -75,7 +76,7 @@ async function describeWrites(tx: Transaction, done: Written): Promise<string> {
  * sshd answers (or after rolling back). Throws, with every file put back, when a write
  * fails or sshd rejects the files in place.
  */
-export async function writeChanges(tx: Transaction, changes: ChangeSet, quarantine: ReadonlyMap<string, string>, quarantineDir: string): Promise<{ undo: UndoRecord; outcome: StepOutcome }> {
+export async function writeChanges(tx: Transaction, changes: ChangeSet, quarantine: ReadonlyMap<string, string>, quarantineDir: string, modes: ReadonlyMap<string, number> = new Map()): Promise<{ undo: UndoRecord; outcome: StepOutcome }> {
   const { system, layout } = tx;
   const undo = createUndoRecord(system, journalDir(tx.paths));
   if (changes.size === 0) return { undo, outcome: { name: 'sshd_config', result: 'unchanged', message: 'The SSH server configuration already was as requested.' } };
@@ -84,7 +85,7 @@ export async function writeChanges(tx: Transaction, changes: ChangeSet, quaranti
   try {
     for (const [file, content] of changes) {
       await undo.remember(file);
-      await writeOne(tx, file, content, quarantine.has(file) ? quarantineDir : undefined, done, quarantine.get(file));
+      await writeOne(tx, file, content, quarantine.has(file) ? quarantineDir : undefined, done, quarantine.get(file), modes.get(file));
     }
   } catch (error) {
     await undo.restore();
