@@ -137,6 +137,49 @@ export interface WorldOptions {
   /** What the SSH port answers after a reload; undefined: nothing. */
   bannerAfterReload?: string | undefined;
   hostKeys?: boolean;
+  /** Files the package manager says a package installed (path -> package; modified: its digest differs). Default: the fixture's package files. */
+  packages?: Record<string, { pkg: string; modified?: boolean }>;
+  /** How dpkg/rpm answer: normally, not installed, or not before the timeout. */
+  packageManager?: 'answers' | 'absent' | 'timeout';
+  /** The sshd master does not exit on SIGTERM (frozen, or wedged). */
+  ignoresTerm?: boolean;
+}
+
+/** Drop-ins of the fixtures that are files of the distribution's packages. */
+const FIXTURE_PACKAGE_FILES: Record<string, Record<string, { pkg: string; modified?: boolean }>> = {
+  'rhel-9': { '/etc/ssh/sshd_config.d/50-redhat.conf': { pkg: 'openssh-server-8.7p1-38.el9.x86_64' } },
+};
+
+/** dpkg -S / --verify and rpm -qf / -V as they answer on a real machine, from a table. */
+function scriptPackageManager(system: FakeSystem, options: WorldOptions): void {
+  const owned = options.packages ?? FIXTURE_PACKAGE_FILES[options.family] ?? {};
+  const mode = options.packageManager ?? 'answers';
+  const answer = (call: CommandCall, owner: (file: string) => { exitCode: number; stdout?: string; stderr?: string }, verify: (pkg: string) => string) => {
+    if (mode === 'absent') return { exitCode: 127, started: false };
+    if (mode === 'timeout') return { exitCode: 1, timedOut: true };
+    const [flag = '', target = ''] = call.args;
+    if (flag === '-S' || flag === '-qf') return owner(target);
+    return { exitCode: 0, stdout: verify(target) };
+  };
+  const changed = (pkg: string, line: (file: string) => string): string =>
+    Object.entries(owned)
+      .filter(([, entry]) => entry.pkg === pkg && entry.modified === true)
+      .map(([file]) => line(file))
+      .join('');
+  system.onCommand('dpkg', (call) =>
+    answer(
+      call,
+      (file) => (owned[file] === undefined ? { exitCode: 1, stderr: `dpkg-query: no path found matching pattern ${file}\n` } : { exitCode: 0, stdout: `${owned[file].pkg}: ${file}\n` }),
+      (pkg) => changed(pkg, (file) => `??5?????? c ${file}\n`),
+    ),
+  );
+  system.onCommand('rpm', (call) =>
+    answer(
+      call,
+      (file) => (owned[file] === undefined ? { exitCode: 1, stdout: `file ${file} is not owned by any package\n` } : { exitCode: 0, stdout: `${owned[file].pkg}\n` }),
+      (pkg) => changed(pkg, (file) => `S.5....T.  c ${file}\n`),
+    ),
+  );
 }
 
 export function createWorld(options: WorldOptions): World {
@@ -233,7 +276,13 @@ export function createWorld(options: WorldOptions): World {
       system.addFile('/run/sshd.pid', '4242\n');
       system.alivePids.add(4242);
     }
-    system.onCommand('kill', () => {
+    system.onCommand('kill', (call) => {
+      const [signal = '', ...pids] = call.args;
+      // A frozen or wedged master ignores TERM; KILL always ends it.
+      if (signal === '-KILL' || (signal === '-TERM' && options.ignoresTerm !== true)) {
+        for (const pid of pids) system.alivePids.delete(Number(pid));
+        running = false;
+      }
       banner();
       return { exitCode: 0 };
     });
@@ -252,6 +301,7 @@ export function createWorld(options: WorldOptions): World {
     system.addFile(`${file}.pub`, 'PUBLIC');
     return { exitCode: 0 };
   });
+  scriptPackageManager(system, options);
   // No firewall tools on this machine unless a test scripts them.
   for (const tool of ['firewall-cmd', 'ufw', 'iptables', 'ip6tables', 'nft']) system.onCommand(tool, () => ({ exitCode: 127, started: false }));
   return world;

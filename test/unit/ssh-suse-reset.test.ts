@@ -19,8 +19,8 @@ const VENDOR_TEXT = 'Include /etc/ssh/sshd_config.d/*.conf\nInclude /usr/etc/ssh
 const DROP_IN = `/etc/ssh/sshd_config.d/${OWN_DROP_IN}`;
 
 /** A SLES 15 SP6 world under systemd (sshd.service), sshd running; no /etc/ssh/sshd_config unless given. */
-function sles(files: Record<string, string> = {}, options: { vendor?: boolean } = {}): World {
-  const world = createWorld({ family: 'debian-12' });
+function sles(files: Record<string, string> = {}, options: { vendor?: boolean; packages?: Record<string, { pkg: string }> } = {}): World {
+  const world = createWorld({ family: 'debian-12', ...(options.packages === undefined ? {} : { packages: options.packages }) });
   world.system.addFile('/etc/os-release', fixtureFile('sles-15.6', 'os-release'));
   void world.system.remove('/etc/ssh/sshd_config');
   // Debian's pristine copy must not be what a SUSE reset finds.
@@ -57,15 +57,14 @@ describe('SUSE reset_ssh (vendor default in /usr/etc/ssh)', () => {
     expect(world.reloads()).toHaveLength(1);
   });
 
-  test('a broken admin drop-in under /etc/ssh/sshd_config.d is moved to the quarantine; the vendor file stays untouched', async () => {
+  test('a broken admin drop-in under /etc/ssh/sshd_config.d is moved into the backup set; the vendor file stays untouched', async () => {
     const badDropIn = '/etc/ssh/sshd_config.d/40-admin.conf';
     const world = sles({ [badDropIn]: 'Bogus yes\n' });
     const outcomes = await action.apply(request({ resetSsh: true }), world.context);
     expect(outcomes.filter((outcome) => outcome.result === 'failed')).toEqual([]);
     expect(world.system.text(badDropIn)).toBeUndefined();
-    const quarantined = [...world.system.nodes.keys()].filter((file) => file.startsWith('/var/cache/vmaccess/quarantine/') && file.endsWith('/40-admin.conf'));
-    expect(quarantined).toHaveLength(1);
-    expect(world.system.text(quarantined[0] ?? '')).toBe('Bogus yes\n');
+    // Issue 11: not a package file, so it leaves the active set for backup.d/, where restore finds it.
+    expect(world.system.text('/var/cache/vmaccess/backup.d/40-admin.conf')).toBe('Bogus yes\n');
     expect(world.system.text(VENDOR)).toBe(VENDOR_TEXT);
     expect(world.system.text('/etc/ssh/sshd_config')).toBeUndefined();
     expect((await world.system.run(SSHD, ['-t', '-f', VENDOR])).exitCode).toBe(0);
@@ -73,7 +72,8 @@ describe('SUSE reset_ssh (vendor default in /usr/etc/ssh)', () => {
 
   test('a broken vendor drop-in under /usr/etc/ssh/sshd_config.d is never moved or edited: reset fails with a code, nothing written', async () => {
     const vendorDropIn = '/usr/etc/ssh/sshd_config.d/40-suse.conf';
-    const world = sles({ [vendorDropIn]: 'Bogus yes\n' });
+    // rpm owns it and says it is unmodified: a package file stays, so sshd's complaint about it stands.
+    const world = sles({ [vendorDropIn]: 'Bogus yes\n' }, { packages: { [vendorDropIn]: { pkg: 'openssh-server-9.6p1-150600.1.1.x86_64' } } });
     const files = (): Map<string, string> =>
       new Map([...world.system.nodes].filter(([, node]) => node.type === 'file').map(([key, node]) => [key, Buffer.from(node.data).toString('hex')]));
     const before = files();

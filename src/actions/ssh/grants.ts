@@ -35,8 +35,10 @@ export type Strategy = 'drop-in' | 'main-block';
 
 export interface Candidate {
   changes: ChangeSet;
-  /** Drop-ins sshd rejected that reset_ssh moves aside. */
+  /** Drop-ins reset_ssh moves out of the active set into the backup set. */
   quarantine: Set<string>;
+  /** Why each of `quarantine` goes, for the plan and the status. */
+  quarantineReasons: Map<string, string>;
   grants: PasswordGrant[];
   strategy: Strategy | undefined;
 }

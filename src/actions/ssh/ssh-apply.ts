@@ -5,6 +5,7 @@ import { restoreSelinuxLabels } from '../selinux.js';
 import { applyFirewall } from './firewall.js';
 import { describeConflicts, keptDirFor } from './ssh-recovery.js';
 import { recoverJournal } from './ssh-undo.js';
+import { backupModes, moveBackupToHistory } from './ssh-backup.js';
 import { planSsh } from './ssh-plan.js';
 import type { SshPlanDetail } from './ssh-plan.js';
 import { refuseIfStale } from './ssh-plan-files.js';
@@ -73,9 +74,10 @@ async function applyValidated(plan: ActionPlan<SshPlanDetail>, context: ActionCo
     throw new VmaccessError('INTERNAL', 'The SSH plan is incomplete.');
   }
   const tx: Transaction = { system: context.system, paths: context.paths, layout, profile, runner, logger: context.logger, pidFiles: options.pidFiles ?? PID_FILES, verify: verifyOptions(options) };
+  if (options.restartTiming !== undefined) tx.restartTiming = options.restartTiming;
   context.logger.info({ step: 'sshd', files: [...validation.changes.keys()], quarantine: [...validation.candidate.quarantine], strategy: detail.strategy }, 'candidate validated by sshd');
   const outcomes: StepOutcome[] = [];
-  const { undo, outcome } = await writeChanges(tx, validation.changes, validation.candidate.quarantine, detail.quarantineDir);
+  const { undo, outcome } = await writeChanges(tx, validation.changes, validation.candidate.quarantineReasons, detail.quarantineDir, detail.intent.restore ? await backupModes(context.system, context.paths, layout.dropInDir, validation.changes.keys()) : new Map());
   outcomes.push(outcome);
   // reset_ssh opens the port before sshd is reloaded and probed: a firewall that drops the
   // port would otherwise make the probe fail and roll back a good configuration. The rules
@@ -88,6 +90,10 @@ async function applyValidated(plan: ActionPlan<SshPlanDetail>, context: ActionCo
   const sshd = await controlService(tx, undo, { decision: service, mustVerify, endpoints, listenChanged: validation.listenChanged });
   outcomes.push(sshd);
   if (sshd.result === 'failed') return outcomes;
+  if (detail.historyDir !== undefined) {
+    const moved = await moveBackupToHistory(context.system, context.paths, detail.historyDir);
+    outcomes.push({ name: 'ssh_backup', result: 'changed', message: `The backup was restored and moved to ${moved}; the next change takes a fresh backup.` });
+  }
   return [...outcomes, ...passwordOutcome(detail, validation, layout.etcMain, layout.ownDropIn)];
 }
 

@@ -94,19 +94,88 @@ export async function planOriginalBackup(
 }
 
 /**
- * Moves a file out of sshd's reach into the quarantine folder (never deletes it).
- * rename(2) when possible; across file systems a copy then removal.
+ * Moves a file out of sshd's reach into `dir` (never deletes it), keeping its name, mode
+ * and bytes: rename(2) when possible; across file systems a copy then removal.
  */
-export async function quarantineFile(system: System, file: string, quarantineDir: string): Promise<string> {
-  await system.mkdir(quarantineDir, { recursive: true, mode: 0o700 });
-  const target = path.join(quarantineDir, path.basename(file));
+export async function quarantineFile(system: System, file: string, dir: string): Promise<string> {
+  await system.mkdir(dir, { recursive: true, mode: 0o700 });
+  const target = path.join(dir, path.basename(file));
   try {
     await system.rename(file, target);
   } catch (error) {
     if (errnoCode(error) !== 'EXDEV') throw error;
     const content = await system.readBytes(file);
-    if (content !== undefined) await system.writeFileAtomic(target, content, { mode: 0o600 });
+    const mode = (await system.stat(file))?.mode ?? 0o600;
+    if (content !== undefined) await system.writeFileAtomic(target, content, { mode });
     await system.remove(file);
   }
   return target;
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  return a !== undefined && b !== undefined && a.length === b.length && a.every((byte, index) => byte === b[index]);
+}
+
+/**
+ * reset_ssh: moves a drop-in into the backup set (backup.d/), where restore_backup_ssh
+ * finds it. A different copy of the same name already there (from an earlier change) is
+ * not overwritten but moved to `displacedDir` first. Returns where the drop-in went.
+ */
+export async function moveToBackupSet(system: System, paths: SystemPaths, file: string, displacedDir: string): Promise<string> {
+  const dir = dropInBackupDir(paths);
+  const target = path.join(dir, path.basename(file));
+  const earlier = await system.readBytes(target);
+  if (earlier !== undefined && !sameBytes(earlier, await system.readBytes(file))) await quarantineFile(system, target, displacedDir);
+  return quarantineFile(system, file, dir);
+}
+
+/** Where restore_backup_ssh moves the backup it consumed: beside it, one folder per restore. */
+export function backupHistoryDir(paths: SystemPaths, now: Date): string {
+  return path.join(path.dirname(paths.sshdBackup), 'backup.history', now.toISOString().replace(/[:.]/g, '-'));
+}
+
+/** The backup set's files (path -> where it goes in `historyDir`). */
+async function backupSetMoves(system: System, paths: SystemPaths, historyDir: string): Promise<Map<string, string>> {
+  const moves = new Map<string, string>();
+  if ((await system.stat(paths.sshdBackup))?.type === 'file') moves.set(paths.sshdBackup, path.join(historyDir, path.basename(paths.sshdBackup)));
+  const dir = dropInBackupDir(paths);
+  for (const name of (await system.listDir(dir)) ?? []) moves.set(path.join(dir, name), path.join(historyDir, path.basename(dir), name));
+  return moves;
+}
+
+/** What moveBackupToHistory would do, as file effects (path -> bytes; null: removed). */
+export async function planBackupHistory(system: System, paths: SystemPaths, historyDir: string): Promise<Map<string, Uint8Array | null>> {
+  const files = new Map<string, Uint8Array | null>();
+  for (const [from, to] of await backupSetMoves(system, paths, historyDir)) {
+    files.set(from, null);
+    files.set(to, (await system.readBytes(from)) ?? new Uint8Array());
+  }
+  return files;
+}
+
+/**
+ * restore_backup_ssh consumes the backup: once sshd runs the restored files, the backup
+ * set moves to `historyDir`, so the next change takes a fresh backup of the configuration
+ * as it is then (otherwise the first backup would live forever and a later restore would
+ * silently throw away every change made since). Returns the folder.
+ */
+export async function moveBackupToHistory(system: System, paths: SystemPaths, historyDir: string): Promise<string> {
+  const moves = await backupSetMoves(system, paths, historyDir);
+  for (const [from, to] of moves) {
+    await system.mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
+    await system.rename(from, to);
+  }
+  await system.remove(dropInBackupDir(paths), { recursive: true });
+  return historyDir;
+}
+
+/** restore_backup_ssh: the mode each drop-in had in the backup set, so it comes back as it was. */
+export async function backupModes(system: System, paths: SystemPaths, dropInDir: string, files: Iterable<string>): Promise<Map<string, number>> {
+  const modes = new Map<string, number>();
+  for (const file of files) {
+    if (path.dirname(file) !== dropInDir) continue;
+    const info = await system.stat(path.join(dropInBackupDir(paths), path.basename(file)));
+    if (info?.type === 'file') modes.set(file, info.mode & 0o7777);
+  }
+  return modes;
 }

@@ -1,8 +1,9 @@
 import * as path from 'node:path';
-import { dropIncludesInto } from '../../config/sshd-config.js';
+import { dropIncludesInto, globMatches } from '../../config/sshd-config.js';
 import { VmaccessError } from '../../errors.js';
 import { desiredGrants, existingGrants, renderGrants } from './grants.js';
 import type { Candidate, Intent, Strategy } from './grants.js';
+import { describeOwnership, packageOwnership } from './package-owner.js';
 import { readOriginalBackup } from './ssh-backup.js';
 import { OWN_DROP_IN, defaultResourcesDir } from './ssh-setup.js';
 import type { SshSetup } from './ssh-setup.js';
@@ -70,16 +71,38 @@ async function strategyFor(setup: SshSetup, changes: ChangeSet): Promise<Strateg
   return isUnconditionallyIncluded(tree, setup.layout.ownDropIn) ? 'drop-in' : 'main-block';
 }
 
+/**
+ * reset_ssh: the drop-ins the default main file includes that are not unmodified files of
+ * the distribution's packages (path -> why). They leave the active set for the backup set,
+ * so sshd's effective configuration is the distribution's default plus the extension's
+ * own grants (its drop-in stays: the grants survive a reset).
+ */
+async function foreignDropIns(setup: SshSetup, base: ChangeSet): Promise<Map<string, string>> {
+  const tree = await candidateTree(setup, base);
+  const fromMain = tree.includes.filter((include) => include.file === setup.layout.mainPath);
+  const foreign = new Map<string, string>();
+  for (const file of tree.files) {
+    if (file.path === setup.layout.mainPath || file.path === setup.layout.ownDropIn) continue;
+    if (!fromMain.some((include) => globMatches(include.pattern, file.path))) continue;
+    const ownership = await packageOwnership(setup.system, setup.profile.family, file.path);
+    if (ownership.verdict !== 'package') foreign.set(file.path, describeOwnership(ownership));
+  }
+  return foreign;
+}
+
 /** The candidate for `intent`, built once per plan; validation may refine it. */
 export async function buildCandidate(setup: SshSetup, intent: Intent): Promise<Candidate> {
   const base = await baseChanges(setup, intent);
+  const quarantineReasons = intent.reset ? await foreignDropIns(setup, base) : new Map<string, string>();
+  for (const file of quarantineReasons.keys()) base.set(file, null);
+  const quarantine = new Set(quarantineReasons.keys());
   const afterBase = overlayView(setup.current, base);
   // reset_ssh keeps the grants the extension made (they move into the new layout);
   // restore_backup_ssh goes back to before the extension changed anything.
   const grants = desiredGrants(await existingGrants(intent.restore ? afterBase : setup.current, setup.layout), intent);
   const needsGrantFiles = grants.length > 0 || intent.removedUsers.length > 0 || (await afterBase.isFile(setup.layout.ownDropIn));
-  if (!needsGrantFiles) return { changes: base, quarantine: new Set(), grants, strategy: undefined };
+  if (!needsGrantFiles) return { changes: base, quarantine, quarantineReasons, grants, strategy: undefined };
   const strategy = await strategyFor(setup, base);
   const changes = await renderGrants(setup.current, setup.layout, base, grants, strategy);
-  return { changes, quarantine: new Set(), grants, strategy };
+  return { changes, quarantine, quarantineReasons, grants, strategy };
 }

@@ -10,7 +10,7 @@ import { effectiveChanges, isEmptyIntent } from './grants.js';
 import type { Candidate, Intent, Strategy } from './grants.js';
 import { journalDir, openSetup, OWN_DROP_IN } from './ssh-setup.js';
 import type { Layout, SshActionOptions, SshSetup } from './ssh-setup.js';
-import { planOriginalBackup } from './ssh-backup.js';
+import { backupHistoryDir, dropInBackupDir, planBackupHistory, planOriginalBackup } from './ssh-backup.js';
 import { readJournal } from './ssh-undo.js';
 import type { SshdRunner } from './ssh-candidate.js';
 import { buildCandidate, candidateTree } from './ssh-changes.js';
@@ -18,7 +18,7 @@ import { plannedFiles, quarantineDirFor } from './ssh-plan-files.js';
 import type { FileEffect } from './ssh-plan-files.js';
 import { overlayView, systemView } from './ssh-tree.js';
 import type { ChangeSet } from './ssh-tree.js';
-import { decideServiceControl, detectServiceFacts, PID_FILES } from './sshd-service.js';
+import { decideServiceControl, describeRestart, detectServiceFacts, PID_FILES } from './sshd-service.js';
 import type { ServiceDecision } from './sshd-service.js';
 import { validateCandidate } from './ssh-validation.js';
 import type { Pending, Validated } from './ssh-validation.js';
@@ -42,6 +42,8 @@ export interface SshPlanDetail {
   hostKeys: string[];
   validation?: Validated | Pending;
   quarantineDir: string;
+  /** restore_backup_ssh: where the consumed backup set goes once sshd runs the restored files. */
+  historyDir?: string;
   strategy: Strategy | undefined;
   /** undefined: no firewall step (only reset_ssh opens the port). */
   firewall?: { ports: number[]; plan: FirewallPlan } | { ports: number[]; error: string };
@@ -53,7 +55,9 @@ export interface SshPlanDetail {
 /** The step line; the reason is on the plan's service line. */
 function describeService(decision: ServiceDecision): string {
   if (decision.action === 'none') return `would not be reloaded or restarted (${decision.reason})`;
-  return `would run ${decision.commands.map((command) => [command.file, ...command.args].join(' ')).join('; ')}`;
+  const commands = decision.commands.map((command) => [command.file, ...command.args].join(' '));
+  if (decision.restart !== undefined) commands.push(describeRestart(decision.restart));
+  return `would run ${commands.join('; ')}`;
 }
 
 function emptyPlan(kind: 'skip' | 'nothing', intent: Intent, stateDir: string, step: PlannedStep): ActionPlan<SshPlanDetail> {
@@ -100,13 +104,25 @@ async function fileEffects(setup: SshSetup, detail: SshPlanDetail, recovery: Map
   for (const [file, content] of await planOriginalBackup(setup.current, setup.paths, { mainContent, dropInDir: layout.dropInDir, ownDropInName: OWN_DROP_IN })) {
     effects.set(file, { content, reason: 'the original configuration, kept once for restore_backup_ssh' });
   }
-  const quarantine = detail.validation?.candidate.quarantine ?? new Set<string>();
+  const quarantine = detail.validation?.candidate.quarantineReasons ?? new Map<string, string>();
   for (const [file, content] of changes) {
-    if (content === null && quarantine.has(file)) {
-      effects.set(file, { content: null, reason: 'sshd rejects it: moved aside' });
-      effects.set(path.join(detail.quarantineDir, path.basename(file)), { content: (await setup.current.readText(file)) ?? '', reason: `moved aside from ${file}` });
+    const why = quarantine.get(file);
+    if (content === null && why !== undefined) {
+      effects.set(file, { content: null, reason: `${why}: moved out of the active set into the backup set` });
+      const kept = path.join(dropInBackupDir(setup.paths), path.basename(file));
+      const live = await setup.system.readBytes(file);
+      const earlier = await setup.system.readBytes(kept);
+      if (earlier !== undefined && live !== undefined && Buffer.compare(Buffer.from(earlier), Buffer.from(live)) !== 0) {
+        effects.set(path.join(detail.quarantineDir, path.basename(file)), { content: earlier, reason: `an earlier backup copy, displaced by ${file}` });
+      }
+      effects.set(kept, { content: live ?? null, reason: `${file}, kept for restore_backup_ssh (name, mode and bytes)` });
     } else {
       effects.set(file, { content, reason: 'SSH server configuration, validated with sshd -t before it is written', diff: true });
+    }
+  }
+  if (detail.historyDir !== undefined) {
+    for (const [file, bytes] of await planBackupHistory(setup.system, setup.paths, detail.historyDir)) {
+      effects.set(file, { content: bytes, reason: bytes === null ? 'the restored backup is consumed once sshd runs it' : 'the consumed backup, kept in the history' });
     }
   }
   return effects;
@@ -122,7 +138,7 @@ function steps(setup: SshSetup, detail: SshPlanDetail, changes: ChangeSet): Plan
     const rules = 'plan' in detail.firewall ? detail.firewall.plan.rules.length : 0;
     list.push({ name: 'firewall', changes: rules > 0, summary: 'plan' in detail.firewall ? `SSH port ${detail.firewall.ports.join(', ')}: ${rules > 0 ? 'rules to add' : 'no change'}` : `the firewall could not be inspected (${detail.firewall.error})` });
   }
-  if (detail.service !== undefined) list.push({ name: 'sshd', changes: detail.service.commands.length > 0, summary: describeService(detail.service) });
+  if (detail.service !== undefined) list.push({ name: 'sshd', changes: detail.service.commands.length > 0 || detail.service.restart !== undefined, summary: describeService(detail.service) });
   if (detail.intent.passwordUsers.length > 0) {
     list.push({ name: 'password_login', changes: changes.size > 0, summary: `for ${detail.intent.passwordUsers.join(', ')} via ${detail.strategy === 'main-block' ? `a marked block in ${setup.layout.etcMain}` : setup.layout.ownDropIn}` });
   }
@@ -140,7 +156,7 @@ async function decide(setup: SshSetup, detail: SshPlanDetail, candidate: Candida
   if (intent.reset) detail.firewall = await planFirewallStep(setup, validation);
   const facts = await detectServiceFacts(setup.system, setup.profile, pidFiles);
   const listenChanged = validation.status === 'validated' && validation.listenChanged;
-  detail.service = decideServiceControl(facts, { configChanged: validation.changes.size > 0 || recoveryCount > 0, listenChanged, ensureRunning: intent.reset, unmask: intent.reset }, setup.runner.sshd);
+  detail.service = decideServiceControl(facts, { configChanged: validation.changes.size > 0 || recoveryCount > 0, listenChanged, ensureRunning: intent.reset, unmask: intent.reset, restart: intent.reset }, setup.runner.sshd);
   return validation.changes;
 }
 
@@ -162,7 +178,11 @@ async function planChange(setup: SshSetup, intent: Intent, context: ActionContex
   const files = await plannedFiles(system, await fileEffects(setup, detail, recovery, changes));
   const notes = [`distribution family ${setup.profile.family}; main configuration ${setup.layout.mainPath}`, ...setup.notes];
   if (detail.privsepDir !== undefined) notes.push(`creates ${detail.privsepDir} first (sshd needs it)`);
-  if (intent.reset) notes.push(`drop-ins that sshd -t rejects are moved to ${detail.quarantineDir}/`);
+  if (intent.reset) {
+    const moved = [...(detail.validation?.candidate.quarantineReasons ?? new Map<string, string>())].map(([file, why]) => `${file} (${why})`);
+    notes.push(moved.length === 0 ? 'every drop-in is an unmodified package file and stays' : `drop-ins moved into the backup set ${dropInBackupDir(paths)}/: ${moved.join(', ')}`);
+    notes.push('reset_ssh restarts sshd once, even when no file changes (a frozen or saturated sshd is only cleared by a restart)');
+  }
   if (detail.firewall !== undefined && 'plan' in detail.firewall) notes.push(...detail.firewall.plan.notes.map((note) => `firewall: ${note}`));
   const commands = detail.hostKeys.map((key) => ({ argv: ['ssh-keygen', '-q', '-t', hostKeyType(key) ?? '', '-N', '', '-C', '', '-f', key], why: 'generate a missing host key' }));
   const service = detail.service === undefined ? {} : { service: { action: detail.service.action, reason: detail.service.reason } };
@@ -172,7 +192,9 @@ async function planChange(setup: SshSetup, intent: Intent, context: ActionContex
 
 function changeDetail(setup: SshSetup, intent: Intent, recovery: Map<string, Uint8Array | null>, now: Date): SshPlanDetail {
   const { layout, profile, runner } = setup;
-  return { kind: 'change', intent, layout, profile, runner, recovery: [...recovery.keys()], hostKeys: [], quarantineDir: quarantineDirFor(setup.paths.stateDir, now), strategy: undefined };
+  const detail: SshPlanDetail = { kind: 'change', intent, layout, profile, runner, recovery: [...recovery.keys()], hostKeys: [], quarantineDir: quarantineDirFor(setup.paths.stateDir, now), strategy: undefined };
+  if (intent.restore) detail.historyDir = backupHistoryDir(setup.paths, now);
+  return detail;
 }
 
 /**

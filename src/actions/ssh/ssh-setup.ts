@@ -10,6 +10,7 @@ import type { SshdRunner } from './ssh-candidate.js';
 import { systemView } from './ssh-tree.js';
 import type { FileView } from './ssh-tree.js';
 import type { VerifyOptions } from './sshd-service.js';
+import type { RestartTiming } from './sshd-restart.js';
 
 /** The extension's drop-in. It holds only `Match User` blocks; among Match blocks the
  * first that sets a keyword wins, so it sorts before every usual drop-in (cloud-init's
@@ -28,6 +29,8 @@ export interface SshActionOptions {
   resourcesDir?: string;
   pidFiles?: string[];
   verify?: Partial<VerifyOptions>;
+  /** Deadlines of reset_ssh's restart (tests shorten them). */
+  restartTiming?: Partial<Omit<RestartTiming, 'sleep'>>;
 }
 
 export interface Layout {

@@ -7,7 +7,7 @@ import type { System } from '../../system/system.js';
 import type { StepOutcome } from '../plan.js';
 import { restoreSelinuxLabels } from '../selinux.js';
 import type { DistroProfile } from './distro.js';
-import { dropInBackupDir, ensureOriginalBackup, quarantineFile, readOriginalBackup } from './ssh-backup.js';
+import { dropInBackupDir, ensureOriginalBackup, moveToBackupSet, readOriginalBackup } from './ssh-backup.js';
 import { createUndoRecord } from './ssh-undo.js';
 import type { UndoRecord } from './ssh-undo.js';
 import { liveConfiguration } from './ssh-candidate.js';
@@ -17,6 +17,8 @@ import type { Layout } from './ssh-setup.js';
 import type { ChangeSet } from './ssh-tree.js';
 import { confirmSshdUp, decideServiceControl, detectServiceFacts, probeEndpoints, runServiceCommands } from './sshd-service.js';
 import type { Endpoint, ServiceDecision, VerifyOptions } from './sshd-service.js';
+import { RESTART_TIMING, restartSshd } from './sshd-restart.js';
+import type { RestartTiming } from './sshd-restart.js';
 
 /**
  * The change transaction: remember every file (the undo journal, also on disk), write
@@ -33,6 +35,8 @@ export interface Transaction {
   logger: Logger;
   pidFiles: readonly string[];
   verify: VerifyOptions;
+  /** Overrides of the restart deadlines (tests). */
+  restartTiming?: Partial<Omit<RestartTiming, 'sleep'>>;
 }
 
 interface Written {
@@ -42,9 +46,10 @@ interface Written {
   quarantined: string[];
 }
 
-async function writeOne(system: System, file: string, content: string | null, moveAside: string | undefined, done: Written): Promise<void> {
+async function writeOne(tx: Transaction, file: string, content: string | null, moveAside: string | undefined, done: Written, reason?: string, newMode?: number): Promise<void> {
+  const { system } = tx;
   if (content === null && moveAside !== undefined) {
-    done.quarantined.push(`${file} -> ${await quarantineFile(system, file, moveAside)}`);
+    done.quarantined.push(`${file} (${reason ?? 'moved aside'}) -> ${await moveToBackupSet(system, tx.paths, file, moveAside)}`);
   } else if (content === null) {
     await system.remove(file);
     done.parts.push(`removed ${file}`);
@@ -56,8 +61,9 @@ async function writeOne(system: System, file: string, content: string | null, mo
     // management, and root writing wherever a link points is how links get abused. The
     // undo record keeps the link, so a rollback or recovery puts the link itself back.
     const link = await system.readLink(file);
-    // New files: 0600 like cloud-init's drop-in; existing files keep mode and owner (a link's: its target's).
-    await system.writeFileAtomic(file, content, exists ? {} : { mode: 0o600 });
+    // New files: 0600 like cloud-init's drop-in, or the mode a restored drop-in had in the
+    // backup set; existing files keep mode and owner (a link's: its target's).
+    await system.writeFileAtomic(file, content, exists ? {} : { mode: newMode ?? 0o600 });
     done.written.push(file);
     done.parts.push(link === undefined ? `wrote ${file}` : `wrote ${file} as a file in place of its symbolic link to ${link} (the link target is unchanged)`);
   }
@@ -65,7 +71,7 @@ async function writeOne(system: System, file: string, content: string | null, mo
 
 async function describeWrites(tx: Transaction, done: Written): Promise<string> {
   const parts = [...done.parts];
-  if (done.quarantined.length > 0) parts.push(`moved aside drop-ins sshd rejected: ${done.quarantined.join(', ')}`);
+  if (done.quarantined.length > 0) parts.push(`moved drop-ins out of the active set into the backup set: ${done.quarantined.join(', ')}`);
   const backup = await readOriginalBackup(tx.system, tx.paths);
   if (backup.main !== undefined) parts.push(`original kept at ${tx.paths.sshdBackup}${backup.dropIns !== undefined ? ` (drop-ins in ${dropInBackupDir(tx.paths)})` : ''}`);
   return `${parts.join('; ')}. Validated with sshd -t.`;
@@ -76,7 +82,7 @@ async function describeWrites(tx: Transaction, done: Written): Promise<string> {
  * sshd answers (or after rolling back). Throws, with every file put back, when a write
  * fails or sshd rejects the files in place.
  */
-export async function writeChanges(tx: Transaction, changes: ChangeSet, quarantine: ReadonlySet<string>, quarantineDir: string): Promise<{ undo: UndoRecord; outcome: StepOutcome }> {
+export async function writeChanges(tx: Transaction, changes: ChangeSet, quarantine: ReadonlyMap<string, string>, quarantineDir: string, modes: ReadonlyMap<string, number> = new Map()): Promise<{ undo: UndoRecord; outcome: StepOutcome }> {
   const { system, layout } = tx;
   const undo = createUndoRecord(system, journalDir(tx.paths));
   if (changes.size === 0) return { undo, outcome: { name: 'sshd_config', result: 'unchanged', message: 'The SSH server configuration already was as requested.' } };
@@ -85,7 +91,7 @@ export async function writeChanges(tx: Transaction, changes: ChangeSet, quaranti
   try {
     for (const [file, content] of changes) {
       await undo.remember(file, content);
-      await writeOne(system, file, content, quarantine.has(file) ? quarantineDir : undefined, done);
+      await writeOne(tx, file, content, quarantine.has(file) ? quarantineDir : undefined, done, quarantine.get(file), modes.get(file));
     }
   } catch (error) {
     await undo.restore();
@@ -150,13 +156,20 @@ export async function controlService(tx: Transaction, undo: UndoRecord, step: Se
     return { name: 'sshd', result: decision.leftStopped === true ? 'warning' : 'unchanged', message: `sshd was not reloaded: ${decision.reason}.` };
   }
   tx.logger.info({ step: 'sshd', action: decision.action, commands: decision.commands, reason: decision.reason }, 'sshd service control');
-  const failure = await runServiceCommands(tx.system, decision.commands);
+  const restartSteps: string[] = [];
+  let failure = await runServiceCommands(tx.system, decision.commands);
+  if (failure === undefined && decision.restart !== undefined) {
+    failure = await restartSshd(tx.system, decision.restart, tx.pidFiles, { ...RESTART_TIMING, ...tx.restartTiming, sleep: tx.verify.sleep }, restartSteps);
+    tx.logger.info({ step: 'sshd', restart: restartSteps }, 'sshd restarted');
+  }
+  const touched = decision.commands.length > 0 || decision.restart !== undefined;
   // The settle time is for a daemon that was just signalled or started; when nothing was
-  // sent to sshd (reset_ssh on a configuration that already was the default) it only costs seconds.
-  const options = decision.commands.length === 0 ? { ...tx.verify, settleMs: 0 } : tx.verify;
+  // sent to sshd it only costs seconds.
+  const options = touched ? tx.verify : { ...tx.verify, settleMs: 0 };
   const answered = failure === undefined ? await confirmSshdUp(tx.system, tx.profile, tx.pidFiles, step.endpoints, options) : { ok: false, detail: `${failure.command} failed (${failure.detail})` };
   tx.logger.info({ step: 'sshd', ok: answered.ok, detail: answered.detail }, 'sshd verified');
   if (!answered.ok) return rollBack(tx, undo, answered.detail, step.listenChanged);
   await undo.close();
-  return { name: 'sshd', result: decision.commands.length > 0 ? 'changed' : 'unchanged', message: `${describeDecision(decision)}; ${answered.detail}.` };
+  const how = restartSteps.length > 0 ? ` [${restartSteps.join('; ')}]` : '';
+  return { name: 'sshd', result: touched ? 'changed' : 'unchanged', message: `${describeDecision(decision)}${how}; ${answered.detail}.` };
 }

@@ -119,6 +119,7 @@ export async function validateCandidate(setup: SshSetup, intent: Intent, candida
       if (culprit !== undefined) {
         // reset_ssh: a drop-in that stops sshd from starting is moved aside, never deleted.
         candidate.quarantine.add(culprit);
+        candidate.quarantineReasons.set(culprit, 'sshd rejects it');
         changes = new Map(changes).set(culprit, null);
         continue;
       }

@@ -1,5 +1,6 @@
 import type { System } from '../../system/system.js';
 import type { DistroProfile } from './distro.js';
+import type { RestartTarget } from './sshd-restart.js';
 
 /**
  * Controlling the SSH server under systemd (a service unit, or socket activation as
@@ -43,6 +44,8 @@ export interface ServiceChange {
   ensureRunning: boolean;
   /** Unmask the unit if masked (reset_ssh). */
   unmask: boolean;
+  /** reset_ssh: exactly one bounded restart, whatever else is true (see sshd-restart.ts). */
+  restart?: boolean;
 }
 
 export interface ServiceCommand {
@@ -59,6 +62,8 @@ export interface ServiceDecision {
   reason: string;
   /** sshd is stopped and stays stopped: nothing answers to confirm the change (see decideServiceControl). */
   leftStopped?: boolean;
+  /** Set for reset_ssh: after `commands` (preparation only), restart sshd this way. */
+  restart?: RestartTarget;
 }
 
 export function isRunning(facts: ServiceFacts): boolean {
@@ -74,6 +79,7 @@ const systemctl = (...args: string[]): ServiceCommand => ({ file: 'systemctl', a
  * `daemon-reload` only prepare it.
  */
 export function decideServiceControl(facts: ServiceFacts, change: ServiceChange, sshd: string): ServiceDecision {
+  if (change.restart === true) return decideRestart(facts, change, sshd);
   const running = isRunning(facts);
   const listening = running || (facts.init === 'systemd' && facts.socket !== undefined && facts.socketActive);
   if (!change.configChanged && listening) return { action: 'none', commands: [], reason: 'nothing changed and sshd is listening' };
@@ -136,6 +142,33 @@ export function decideServiceControl(facts: ServiceFacts, change: ServiceChange,
       return { action: 'start', commands: [{ file: sshd, args: [] }], reason: 'no init system and no sshd running' };
     }
   }
+}
+
+/**
+ * reset_ssh restarts sshd exactly once, even when no file changed: it is an explicit
+ * request to get in, and a frozen or saturated master is only cleared by a restart.
+ */
+function decideRestart(facts: ServiceFacts, change: ServiceChange, sshd: string): ServiceDecision {
+  const reason = 'reset_ssh restarts sshd once (a frozen or saturated sshd holds the port and answers nothing)';
+  if (facts.init === 'systemd') {
+    const prepare: ServiceCommand[] = change.unmask && facts.unitMasked && facts.unit !== undefined ? [systemctl('unmask', facts.unit)] : [];
+    const unit = facts.unit ?? 'sshd.service';
+    // Accept=yes: no daemon, one sshd -i per connection; restarting the socket re-listens.
+    const units = facts.socket === undefined ? [unit] : facts.socketAccept ? [facts.socket] : [facts.socket, unit];
+    return { action: 'restart', commands: prepare, reason, restart: { init: 'systemd', units, sshd } };
+  }
+  if (facts.init === 'sysv') {
+    const restart: RestartTarget = { init: 'sysv', units: [], sshd, sysvCommand: facts.sysvCommand ?? ['service', 'sshd'] };
+    return { action: 'restart', commands: [], reason, restart };
+  }
+  return { action: 'restart', commands: [], reason, restart: { init: 'none', units: [], sshd } };
+}
+
+/** The restart in words: what a plan prints and the log records. */
+export function describeRestart(target: RestartTarget): string {
+  if (target.init === 'systemd') return target.units.map((unit) => `systemctl restart ${unit}`).join('; ');
+  const start = target.init === 'sysv' ? [...(target.sysvCommand ?? []), 'start'].join(' ') : target.sshd;
+  return `kill -TERM + -CONT the sshd master, SIGKILL if it has not exited within 10 s, then ${start}`;
 }
 
 interface UnitState {
