@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import { loadActions } from './actions/index.js';
 import { createProgram, isCommanderExit, type HandlerOptions, type LifecycleOperation } from './cli.js';
 import { VmaccessError, isVmaccessError } from './errors.js';
 import { createEventSink } from './handler/events.js';
@@ -97,7 +96,7 @@ async function runLifecycle(operation: LifecycleOperation, options: HandlerOptio
     system,
     logger,
     paths: defaultSystemPaths(),
-    loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
+    loadActions: async (request) => (await import('./actions/index.js')).loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }, request),
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
   };
@@ -139,7 +138,7 @@ async function runPlan(requestFile: string, options: HandlerOptions, system: Sys
     system,
     logger: createSilentLogger(),
     paths: defaultSystemPaths(),
-    loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
+    loadActions: async (request) => (await import('./actions/index.js')).loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }, request),
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
   };

@@ -113,22 +113,20 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       },
       handlerName,
     );
-    // Only now that there is work to do: the schema (zod), decryption and the dispatcher.
-    const [{ decryptProtectedSettings }, { parseRequest }, { dispatch }] = await Promise.all([
-      import('../settings/protected-settings.js'),
-      import('../settings/schema.js'),
-      import('./dispatch.js'),
-    ]);
-    const protectedSettings =
-      settings.protectedSettings === undefined
-        ? {}
-        : await decryptProtectedSettings(system, settings.protectedSettings, settings.thumbprint, { agentLibDir: invocation.agentLibDir });
-    const request = parseRequest(settings.publicSettings, protectedSettings, { today: today(system.now()) });
+    // Only now that there is work to do. openssl decrypts while the schema (zod) and the
+    // dispatcher load; the actions load once the request says which ones it needs.
+    const decrypting = import('../settings/protected-settings.js').then(({ decryptProtectedSettings }) =>
+      settings.protectedSettings === undefined ? {} : decryptProtectedSettings(system, settings.protectedSettings, settings.thumbprint, { agentLibDir: invocation.agentLibDir }),
+    );
+    // Awaited below; until then a failure must not count as unhandled.
+    decrypting.catch(() => undefined);
+    const [{ parseRequest }, { dispatch }] = await Promise.all([import('../settings/schema.js'), import('./dispatch.js')]);
+    const request = parseRequest(settings.publicSettings, await decrypting, { today: today(system.now()) });
     const warnings: Substatus[] = request.warnings.map((warning) => ({ name: 'settings', status: 'warning', code: 0, message: warning }));
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
     }
-    const result = await dispatch(await runtime.loadActions(), request, {
+    const result = await dispatch(await runtime.loadActions(request), request, {
       system,
       logger,
       paths: runtime.paths,

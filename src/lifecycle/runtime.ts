@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Action } from '../actions/action.js';
 import type { EventSink } from '../handler/events.js';
 import type { HandlerEnvironment } from '../handler/handler-environment.js';
+import type { VmaccessRequest } from '../settings/request.js';
 import type { SystemPaths } from '../system/paths.js';
 import type { System } from '../system/system.js';
 
@@ -10,8 +11,11 @@ export interface Runtime {
   system: System;
   logger: Logger;
   paths: SystemPaths;
-  /** The actions, loaded on first use so that a no-op enable never parses them. */
-  loadActions(): Promise<Action[]>;
+  /**
+   * The actions, loaded on first use so that a no-op enable never parses them; given a
+   * request, only those it needs.
+   */
+  loadActions(request?: VmaccessRequest): Promise<Action[]>;
   pid: number;
   /** Short lines for the agent's captured stdout (it keeps 3200 bytes): never secrets. */
   print(line: string): void;
