@@ -4,6 +4,7 @@
 //   HandlerManifest.json, handlers/, resources/   from the repository
 //   dist/app/vmaccess.mjs (+ dist/app/chunks/)    the application, bundled by .ci/bundle.mjs
 //   runtime/{x64,arm64}/bin/node, LICENSE         pinned Node.js LTS (.ci/node-runtime.mjs)
+//   runtime/{x64,arm64}/lib/, NOTICES.txt         its loader and libraries (.ci/runtime-libs.mjs)
 //   THIRD-PARTY-NOTICES.txt                       licences of the bundled npm packages
 //
 // The same source gives the same bytes (see .ci/zip.mjs); the size and sha256 are printed
@@ -21,7 +22,8 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import yauzl from 'yauzl';
 import { APP_DIR, APP_ENTRY, REPO_ROOT, bundleApp, readPackageVersion } from './bundle.mjs';
-import { NODE_RUNTIME, assertRuntimeArchitecture, compareVersions, fetchRuntime, requiredGlibc } from './node-runtime.mjs';
+import { ELF_MACHINES, NODE_RUNTIME, assertRuntimeArchitecture, compareVersions, fetchRuntime, parseElfHeader, requiredGlibc } from './node-runtime.mjs';
+import { RUNTIME_LIBS, fetchRuntimeLibs } from './runtime-libs.mjs';
 import { writeReproducibleZip } from './zip.mjs';
 
 const execFileAsync = promisify(execFile);
@@ -162,6 +164,58 @@ async function smokeTest(zipFile, version, arch) {
   }
 }
 
+/** The newest GLIBCXX_3.4.<n> a binary names (needs, or for libstdc++ itself provides): n, or -1 if none. */
+function newestCxxAbi(bytes) {
+  return Math.max(-1, ...(bytes.toString('latin1').match(/GLIBCXX_3\.4\.\d+/g) ?? []).map((entry) => Number(entry.slice('GLIBCXX_3.4.'.length))));
+}
+
+/**
+ * Zip entries of one architecture's runtime: node, its licence, the loader and libraries
+ * from Debian, and their notices. Checks that node is the pinned LTS for `arch`, that the
+ * bundled glibc and libstdc++ are new enough for it, and, for this machine's architecture,
+ * runs it exactly as handlers/run does (loader + --library-path).
+ */
+async function runtimeEntries(arch, cacheDir, minimumGlibc, log) {
+  const runtime = await fetchRuntime(arch, cacheDir, log);
+  const libs = await fetchRuntimeLibs(arch, cacheDir, log);
+  const binary = await readFile(runtime.node);
+  assertRuntimeArchitecture(binary, arch);
+  const needs = requiredGlibc(binary);
+  if (needs === undefined || compareVersions(needs.split('.').map(Number), minimumGlibc.split('.').map(Number)) > 0) {
+    // handlers/run checks the system's glibc before it runs a runtime/<arch>/bin/node that has no lib/ beside it.
+    throw new Error(`runtime for ${arch} needs glibc ${needs ?? '(unknown)'}, but handlers/run only checks for ${minimumGlibc}`);
+  }
+  if (compareVersions(needs.split('.').map(Number), RUNTIME_LIBS.glibc.split('.').map(Number)) > 0) {
+    throw new Error(`runtime for ${arch} needs glibc ${needs}, newer than the bundled ${RUNTIME_LIBS.glibc}`);
+  }
+  const loaderName = RUNTIME_LIBS.arches[arch].loader;
+  for (const lib of libs.files) {
+    const bytes = await readFile(lib.file);
+    if (parseElfHeader(bytes).machine !== ELF_MACHINES[arch].machine) throw new Error(`runtime/${arch}/lib/${lib.name} is not an ${ELF_MACHINES[arch].name} ELF file`);
+    if (lib.name === 'libstdc++.so.6') {
+      const needsCxx = newestCxxAbi(binary);
+      if (needsCxx > newestCxxAbi(bytes)) throw new Error(`runtime for ${arch} needs GLIBCXX_3.4.${needsCxx}, newer than the bundled libstdc++`);
+    }
+  }
+  const loader = libs.files.find((lib) => lib.name === loaderName);
+  if (loader === undefined) throw new Error(`no ${loaderName} among the libraries for ${arch}`);
+  if (arch === hostArch()) {
+    const script = 'JSON.stringify([process.version, process.release.lts ?? null])';
+    const { stdout } = await execFileAsync(loader.file, ['--library-path', path.dirname(loader.file), runtime.node, '-p', script]);
+    const [runtimeVersion, lts] = JSON.parse(stdout);
+    if (runtimeVersion !== `v${NODE_RUNTIME.version}`) throw new Error(`runtime for ${arch} reports ${runtimeVersion}, expected v${NODE_RUNTIME.version}`);
+    if (lts === null) throw new Error(`Node.js ${runtimeVersion} is not an LTS release`);
+  }
+  log(`runtime ${arch}: node v${NODE_RUNTIME.version}, ELF ${ELF_MACHINES[arch].name}, needs glibc ${needs}, ships glibc ${RUNTIME_LIBS.glibc} (${libs.files.length} files in lib/)`);
+  return [
+    { name: `runtime/${arch}/bin/node`, file: runtime.node, executable: true },
+    { name: `runtime/${arch}/LICENSE`, file: runtime.license, executable: false },
+    { name: `runtime/${arch}/NOTICES.txt`, file: libs.notices, executable: false },
+    // Only the loader is executed; the libraries are mapped by it.
+    ...libs.files.map((lib) => ({ name: `runtime/${arch}/lib/${lib.name}`, file: lib.file, executable: lib.name === loaderName })),
+  ];
+}
+
 export async function buildPackage({ root = REPO_ROOT, outDir = path.join(root, 'dist'), cacheDir = path.join(root, '.cache', 'node-runtime'), log = (line) => console.log(line), smoke = true } = {}) {
   const started = Date.now();
   const version = readPackageVersion(root);
@@ -180,24 +234,7 @@ export async function buildPackage({ root = REPO_ROOT, outDir = path.join(root, 
   entries.push({ name: 'THIRD-PARTY-NOTICES.txt', data: Buffer.from(await thirdPartyNotices(root, metafile)), executable: false });
 
   const minimumGlibc = shimMinimumGlibc(await readFile(path.join(root, 'handlers', 'run'), 'utf8'));
-  for (const arch of RUNTIME_ARCHES) {
-    const runtime = await fetchRuntime(arch, cacheDir, log);
-    const binary = await readFile(runtime.node);
-    assertRuntimeArchitecture(binary, arch);
-    const needs = requiredGlibc(binary);
-    if (needs === undefined || compareVersions(needs.split('.').map(Number), minimumGlibc.split('.').map(Number)) > 0) {
-      throw new Error(`runtime for ${arch} needs glibc ${needs ?? '(unknown)'}, but handlers/run only checks for ${minimumGlibc}`);
-    }
-    if (arch === hostArch()) {
-      const { stdout } = await execFileAsync(runtime.node, ['-p', 'JSON.stringify([process.version, process.release.lts ?? null])']);
-      const [runtimeVersion, lts] = JSON.parse(stdout);
-      if (runtimeVersion !== `v${NODE_RUNTIME.version}`) throw new Error(`runtime for ${arch} reports ${runtimeVersion}, expected v${NODE_RUNTIME.version}`);
-      if (lts === null) throw new Error(`Node.js ${runtimeVersion} is not an LTS release`);
-    }
-    log(`runtime ${arch}: node v${NODE_RUNTIME.version}, ELF ${arch === 'x64' ? 'x86-64' : 'AArch64'}, needs glibc ${needs}`);
-    entries.push({ name: `runtime/${arch}/bin/node`, file: runtime.node, executable: true });
-    entries.push({ name: `runtime/${arch}/LICENSE`, file: runtime.license, executable: false });
-  }
+  for (const arch of RUNTIME_ARCHES) entries.push(...(await runtimeEntries(arch, cacheDir, minimumGlibc, log)));
 
   if (entries.some((entry) => entry.name.split('/').includes('node_modules'))) throw new Error('node_modules must not be packaged');
   await mkdir(outDir, { recursive: true });

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { handlerEnvironmentText } from '../test/helpers/agent-files.js';
@@ -117,24 +117,29 @@ export function runStartupBench(options: StartupOptions): Table {
   const measured: Variant = enableProblem === undefined
     ? { label: 'handlers/run enable, seq already applied (no-op)', file: path.join(handlerDir, 'handlers', 'run'), args: ['enable'], cwd: handlerDir, env }
     : { label: 'STAND-IN handlers/run --version (enable not usable)', file: path.join(handlerDir, 'handlers', 'run'), args: ['--version'], cwd: handlerDir, env };
+  // The package starts node through its own loader (handlers/run); the baseline starts it the same way.
+  const lib = path.join(handlerDir, 'runtime', arch, 'lib');
+  const loader = existsSync(lib) ? readdirSync(lib).find((name) => name.startsWith('ld-linux-')) : undefined;
+  const start = (args: string[]): { file: string; args: string[] } =>
+    loader === undefined ? { file: node, args } : { file: path.join(lib, loader), args: ['--library-path', lib, node, ...args] };
   const variants: Variant[] = [
-    { label: 'node -e 0 (bundled runtime, baseline)', file: node, args: ['-e', '0'], cwd: handlerDir, env },
+    { label: `node -e 0 (bundled runtime${loader === undefined ? '' : ', bundled loader'}, baseline)`, ...start(['-e', '0']), cwd: handlerDir, env },
     measured,
     { label: 'handlers/run --version', file: path.join(handlerDir, 'handlers', 'run'), args: ['--version'], cwd: handlerDir, env },
     {
       label: 'node dist/app/vmaccess.mjs --version (no shim)',
-      file: node,
-      args: [path.join(handlerDir, 'dist', 'app', 'vmaccess.mjs'), '--version'],
+      ...start([path.join(handlerDir, 'dist', 'app', 'vmaccess.mjs'), '--version']),
       cwd: handlerDir,
       env: { ...env, NODE_COMPILE_CACHE: cacheDir },
     },
     {
       label: 'node dist/app/vmaccess.mjs --version (no shim, no compile cache)',
-      file: node,
-      args: [path.join(handlerDir, 'dist', 'app', 'vmaccess.mjs'), '--version'],
+      ...start([path.join(handlerDir, 'dist', 'app', 'vmaccess.mjs'), '--version']),
       cwd: handlerDir,
       env,
     },
+    // What the loader costs: the same binary on this machine's glibc (only where that glibc suffices).
+    ...(loader === undefined ? [] : [{ label: "node -e 0 (this machine's glibc, no bundled loader)", file: node, args: ['-e', '0'], cwd: handlerDir, env }]),
   ];
 
   // Warm the page cache and the compile cache, then interleave the variants so that

@@ -1,11 +1,14 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { assertRuntimeArchitecture } from '../../.ci/node-runtime.mjs';
+import { NODE_RUNTIME, assertRuntimeArchitecture } from '../../.ci/node-runtime.mjs';
 import { buildPackage, extractZip, hostArch, toolsWithoutNode, type PackageResult } from '../../.ci/package.mjs';
+import { RUNTIME_LIBS, runtimeLibFiles } from '../../.ci/runtime-libs.mjs';
 
 /**
  * npm run package for real: pinned runtimes from the npm registry (cached in
@@ -73,13 +76,19 @@ describe('npm run package', () => {
     expect(modes.get('THIRD-PARTY-NOTICES.txt')).toBe('644');
     expect([...modes.keys()].some((name) => name.startsWith('resources/'))).toBe(true);
     expect([...modes.keys()].filter((name) => name.includes('node_modules'))).toEqual([]);
-    // Only what runs: no npm, headers or man pages from the runtime packages.
-    expect([...modes.keys()].filter((name) => name.startsWith('runtime/')).sort()).toEqual([
-      'runtime/arm64/LICENSE',
-      'runtime/arm64/bin/node',
-      'runtime/x64/LICENSE',
-      'runtime/x64/bin/node',
-    ]);
+    // Only what runs: no npm, headers or man pages from the runtime packages; beside each
+    // node its loader and the libraries it links, from Debian, and their notices.
+    const runtimeFiles = (arch: 'x64' | 'arm64') => [
+      `runtime/${arch}/LICENSE`,
+      `runtime/${arch}/NOTICES.txt`,
+      `runtime/${arch}/bin/node`,
+      ...runtimeLibFiles(arch).map(([name]) => `runtime/${arch}/lib/${name}`),
+    ];
+    expect([...modes.keys()].filter((name) => name.startsWith('runtime/')).sort()).toEqual([...runtimeFiles('arm64'), ...runtimeFiles('x64')].sort());
+    for (const arch of ['x64', 'arm64'] as const) {
+      expect(modes.get(`runtime/${arch}/lib/${RUNTIME_LIBS.arches[arch].loader}`)).toBe('755');
+      expect(modes.get(`runtime/${arch}/lib/libc.so.6`)).toBe('644');
+    }
     for (const mode of modes.values()) expect(['644', '755']).toContain(mode);
   });
 
@@ -101,5 +110,82 @@ describe('npm run package', () => {
     expect(plan.stdout).toMatch(/Nothing was changed/);
     // The shim gave the bundled runtime a compile cache inside the handler directory.
     expect((await stat(path.join(unpacked, '.cache', 'node-compile'))).isDirectory()).toBe(true);
+  });
+  test("runs node on the bundled glibc while the programs it starts get this machine's libraries and no LD_ variable", () => {
+    if (arch === undefined) return;
+    const lib = path.join(unpacked, 'runtime', arch, 'lib');
+    const script = [
+      "const { execFileSync } = require('node:child_process');",
+      "const own = require('node:fs').readFileSync('/proc/self/maps', 'utf8');",
+      "const child = execFileSync('/bin/sh', ['-c', 'env; cat /proc/self/maps'], { encoding: 'utf8' });",
+      // NSS inside node: glibc's built-in files backend reads this machine's /etc/passwd.
+      'console.log(JSON.stringify({ own, child, user: require("node:os").userInfo().username, execPath: process.execPath }));',
+    ].join('\n');
+    const result = spawnSync(path.join(lib, RUNTIME_LIBS.arches[arch].loader), ['--library-path', lib, path.join(unpacked, 'runtime', arch, 'bin', 'node'), '-e', script], { env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    const { own, child, user, execPath } = JSON.parse(result.stdout) as { own: string; child: string; user: string; execPath: string };
+    expect(own).toContain(path.join(lib, 'libc.so.6'));
+    expect(child).not.toContain(unpacked);
+    expect(child).toMatch(/\/libc\.so\.6$/m);
+    expect(child.split('\n').filter((line) => line.startsWith('LD_'))).toEqual([]);
+    expect(user).toBe(os.userInfo().username);
+    // /proc/self/exe is the loader: re-running process.execPath would not start node (src/ never does, see test/unit/runtime-start.test.ts).
+    expect(execPath).toBe(path.join(lib, RUNTIME_LIBS.arches[arch].loader));
+  });
+
+  describe('arm64 runtime under qemu-user', () => {
+    const qemu = '/usr/bin/qemu-aarch64-static';
+    const lib = () => path.join(unpacked, 'runtime', 'arm64', 'lib');
+    const ready = () => {
+      if (existsSync(qemu)) return true;
+      // .ci/run installs qemu-user-static; only a developer without root may lack it.
+      if (process.getuid?.() === 0) throw new Error(`${qemu} is missing: install qemu-user-static (.ci/run does)`);
+      console.warn(`skipped: ${qemu} is missing and this is not root (apt-get install qemu-user-static)`);
+      return false;
+    };
+
+    test('node -e: the AArch64 node starts on the bundled loader and libraries, and its children run natively', () => {
+      if (!ready()) return;
+      const script = [
+        "const { createHash } = require('node:crypto');",
+        "const zlib = require('node:zlib');",
+        "const round = zlib.gunzipSync(zlib.gzipSync('vmaccess')).toString();",
+        "const child = require('node:child_process').execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim();",
+        "console.log(JSON.stringify({ arch: process.arch, version: process.version, sha: createHash('sha256').update(round).digest('hex').slice(0, 8), child, when: new Intl.DateTimeFormat('en', { timeZone: 'UTC' }).format(0) }));",
+      ].join('\n');
+      const result = spawnSync(qemu, [path.join(lib(), RUNTIME_LIBS.arches.arm64.loader), '--library-path', lib(), path.join(unpacked, 'runtime', 'arm64', 'bin', 'node'), '-e', script], {
+        env: { PATH: '/usr/bin:/bin' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(result.stderr).toBe('');
+      expect(JSON.parse(result.stdout)).toEqual({ arch: 'arm64', version: `v${NODE_RUNTIME.version}`, sha: createHash('sha256').update('vmaccess').digest('hex').slice(0, 8), child: os.machine(), when: '1/1/1970' });
+    });
+
+    test("handlers/run plan examples/add-ssh-key.json on arm64 (uname says aarch64; the loader runs under qemu)", async () => {
+      if (!ready()) return;
+      // A handler directory that links the unpacked package, except that the arm64 loader
+      // is a script handing the real one to qemu: what the shim execs is unchanged.
+      const armDir = path.join(work, 'arm', path.basename(unpacked));
+      const armLib = path.join(armDir, 'runtime', 'arm64', 'lib');
+      await mkdir(path.join(armDir, 'handlers'), { recursive: true });
+      await cp(path.join(unpacked, 'handlers', 'run'), path.join(armDir, 'handlers', 'run'));
+      await symlink(path.join(unpacked, 'dist'), path.join(armDir, 'dist'));
+      await mkdir(path.join(armDir, 'runtime', 'arm64', 'bin'), { recursive: true });
+      await symlink(path.join(unpacked, 'runtime', 'arm64', 'bin', 'node'), path.join(armDir, 'runtime', 'arm64', 'bin', 'node'));
+      await mkdir(armLib);
+      const loader = RUNTIME_LIBS.arches.arm64.loader;
+      for (const [name] of runtimeLibFiles('arm64')) if (name !== loader) await symlink(path.join(lib(), name), path.join(armLib, name));
+      await writeFile(path.join(armLib, loader), `#!/bin/sh\nexec ${qemu} '${path.join(lib(), loader)}' "$@"\n`, { mode: 0o755 });
+      const fakeBin = path.join(work, 'arm-bin');
+      await mkdir(fakeBin, { recursive: true });
+      await writeFile(path.join(fakeBin, 'uname'), '#!/bin/sh\necho aarch64\n', { mode: 0o755 });
+      const env = { PATH: `${fakeBin}:${await toolsWithoutNode(path.join(work, 'arm'))}` };
+      const plan = spawnSync('/bin/sh', ['-c', `handlers/run plan '${path.join(repo, 'examples', 'add-ssh-key.json')}'`], { cwd: armDir, env, encoding: 'utf8', timeout: 120_000 });
+      expect(plan.stderr).toBe('');
+      expect(plan.status).toBe(0);
+      expect(plan.stdout).toMatch(/Nothing was changed/);
+      expect(await readFile(path.join(armDir, '.cache', 'runtime'), 'utf8')).toBe('arm64\n');
+    });
   });
 });
