@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { AGENT_LOG_DIR, createGuestAgent, type AgentSettings, type GuestAgent, type InstalledHandler } from '../test/sandbox/guest-agent.js';
-import { currentHandlerPackage, HANDLER_NAME, type HandlerPackage } from '../test/sandbox/handler-package.js';
+import { createGuestAgent, type AgentSettings, type GuestAgent, type InstalledHandler } from '../test/sandbox/guest-agent.js';
+import { currentHandlerPackage, type HandlerPackage } from '../test/sandbox/handler-package.js';
 import { SANDBOX_SUITE } from '../test/sandbox/rootfs.js';
 import { createSandbox, sandboxUnavailableReason, type ExecOptions, type ExecResult, type Sandbox } from '../test/sandbox/sandbox.js';
+import { LOG_FILE, lastVerify, phasesOf, verifyTable, type VerifyRecord } from './e2e-log.js';
 import { countPrograms, straceIn, STRACE_OUTPUT, type ProgramCount } from './e2e-programs.js';
 import { FLOOR_DIR, floorInputs } from './floor.js';
 import { median, mib, ms, type Table } from './table.js';
@@ -158,32 +159,16 @@ interface Sample {
   restarted: boolean;
   /** From the handler's "sshd verified" log record, when sshd was touched. */
   verify?: VerifyRecord;
-}
-
-interface VerifyRecord {
-  signalToVerifiedMs: number;
-  serviceMs: number;
-  readyMs: number;
-  basis: string;
-}
-
-const LOG_FILE = `${AGENT_LOG_DIR}/${HANDLER_NAME}/extension.log`;
-
-/** The last "sshd verified" record of the handler's log. */
-async function lastVerify(sandbox: Sandbox): Promise<VerifyRecord | undefined> {
-  const lines = ((await sandbox.readText(LOG_FILE)) ?? '').split('\n').filter((line) => line.includes('"sshd verified"'));
-  const last = lines.at(-1);
-  if (last === undefined) return undefined;
-  const record = JSON.parse(last) as Partial<VerifyRecord>;
-  if (typeof record.signalToVerifiedMs !== 'number') return undefined;
-  return { signalToVerifiedMs: record.signalToVerifiedMs, serviceMs: record.serviceMs ?? Number.NaN, readyMs: record.readyMs ?? Number.NaN, basis: record.basis ?? '' };
+  /** Where the time and memory went, from the handler's log records of this enable. */
+  phases: string;
 }
 
 async function measureEnable(agent: GuestAgent, meter: ReturnType<typeof withMeter>, handler: InstalledHandler, enable: () => Promise<{ exitCode: number; stderr: string; stdout: string }>): Promise<Sample> {
   const sandbox = agent.sandbox;
   const listensBefore = await sandbox.sshdListenCount();
   const pidBefore = await sandbox.sshdPid();
-  const verifiesBefore = ((await sandbox.readText(LOG_FILE)) ?? '').split('"sshd verified"').length;
+  const logBefore = (await sandbox.readText(LOG_FILE)) ?? '';
+  const verifiesBefore = logBefore.split('"sshd verified"').length;
   meter.arm();
   const result = await enable();
   const measured = meter.take();
@@ -194,13 +179,15 @@ async function measureEnable(agent: GuestAgent, meter: ReturnType<typeof withMet
   const reported = status?.[0]?.status?.status;
   if (reported !== 'success') throw new Error(`enable exited 0 but status/${SEQ}.status says ${String(reported)}`);
   if (!(await sandbox.sshdRunning())) throw new Error('sshd is not running after enable');
-  const verified = ((await sandbox.readText(LOG_FILE)) ?? '').split('"sshd verified"').length > verifiesBefore;
+  const logAfter = (await sandbox.readText(LOG_FILE)) ?? '';
+  const verified = logAfter.split('"sshd verified"').length > verifiesBefore;
   const verify = verified ? await lastVerify(sandbox) : undefined;
   return {
     wallMs: measured.wallMs,
     peakKib: measured.peakKib,
     sshdStarts: (await sandbox.sshdListenCount()) - listensBefore,
     restarted: (await sandbox.sshdPid()) !== pidBefore,
+    phases: phasesOf(logAfter.slice(logBefore.length)),
     ...(verify === undefined ? {} : { verify }),
   };
 }
@@ -317,23 +304,6 @@ function row(label: string, samples: readonly Sample[], floors: readonly number[
   ];
 }
 
-export const VERIFY_HEADERS = ['request', 'signal to verified ms (median)', 'min-max', 'service command ms (median)', 'command end to verified ms (median)', 'how', 'runs'];
-
-function verifyTable(results: readonly Slot[]): Table {
-  const rows = SCENARIOS.flatMap((scenario, index) => {
-    const records = results[index]!.first.map((sample) => sample.verify).filter((record): record is VerifyRecord => record !== undefined);
-    if (records.length === 0) return [];
-    const totals = records.map((record) => record.signalToVerifiedMs);
-    return [[scenario.label, ms(median(totals)), `${ms(Math.min(...totals))}-${ms(Math.max(...totals))}`, ms(median(records.map((record) => record.serviceMs))), ms(median(records.map((record) => record.readyMs))), [...new Set(records.map((record) => record.basis))].join('; '), String(records.length)]];
-  });
-  return {
-    title: 'Verified sshd change: from the service command (the signal) to "sshd verified" (from the handler log)',
-    headers: VERIFY_HEADERS,
-    rows,
-    notes: ['Target: <= 150 ms median. "service command" is `service ssh reload` (Debian\'s SysV script, which runs its own `sshd -t` before signalling); the rest is waiting for the new listeners and a banner on every port.'],
-  };
-}
-
 interface Slot {
   first: Sample[];
   repeat: Sample[];
@@ -395,10 +365,11 @@ export async function runE2eEnableBench(options: E2eOptions): Promise<Table[]> {
     `sshd touches: "Server listening" lines sshd logged during the command (one per start, restart or SIGHUP), the distinct counts over the runs; new pid = restart. Target at most 1 for a change: max ${firstMax} (${firstMax <= 1 ? 'met' : 'NOT met'}); 0 for the repeated enable: max ${repeatMax} (${repeatMax === 0 ? 'met' : 'NOT met'}).`,
     'Programs: strace -f over one extra, untimed enable per request; "by handler" = processes node started (system.run), "all execs" = every execve in the tree (shim, node, init scripts and what they run).',
     ...SCENARIOS.map((scenario, index) => `Programs, ${scenario.label}: ${results[index]!.programs?.byHandler.join(', ') ?? 'not counted (strace unavailable)'}.`),
+    ...SCENARIOS.map((scenario, index) => `Handler log, ${scenario.label} (first run): ${results[index]!.first[0]?.phases ?? 'n/a'}.`),
     `Section time ${((Date.now() - started) / 1000).toFixed(1)} s.`,
   ];
   results.forEach((slot, index) => {
     for (const failure of slot.failures) notes.push(`FAILED run (${SCENARIOS[index]!.label}): ${failure}`);
   });
-  return [{ title, headers: E2E_HEADERS, rows, notes }, verifyTable(results)];
+  return [{ title, headers: E2E_HEADERS, rows, notes }, verifyTable(SCENARIOS.map((scenario) => scenario.label), results.map((slot) => slot.first))];
 }

@@ -29,6 +29,8 @@ export interface ProcessContext {
   resourcesDir?: string;
   out(text: string): void;
   err(text: string): void;
+  /** Resident and heap bytes now, for the per-phase memory records of enable. */
+  memoryUsage?: () => { rss: number; heapUsed: number };
 }
 
 const DEFAULT_HANDLER_NAME = 'Microsoft.OSTCExtensions.VMAccessForLinux';
@@ -99,6 +101,7 @@ async function runLifecycle(operation: LifecycleOperation, options: HandlerOptio
     loadActions: async (request) => (await import('./actions/index.js')).loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }, request),
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
+    ...(proc.memoryUsage === undefined ? {} : { memoryUsage: proc.memoryUsage }),
   };
   const agentVariables: Record<string, string | undefined> = {};
   for (const name of AGENT_VARIABLES) agentVariables[name] = proc.env[name];

@@ -39,6 +39,13 @@ interface Finish {
   complete: boolean;
 }
 
+/** Memory at a phase of enable, in MiB, for the log (npm run bench reads it). */
+function memoryOf(runtime: Runtime): { rssMiB?: number; heapMiB?: number } {
+  const usage = runtime.memoryUsage?.();
+  if (usage === undefined) return {};
+  return { rssMiB: Math.round(usage.rss / 104_857.6) / 10, heapMiB: Math.round(usage.heapUsed / 104_857.6) / 10 };
+}
+
 export async function enable(runtime: Runtime, invocation: Invocation): Promise<number> {
   const { system, logger } = runtime;
   const { environment } = invocation;
@@ -70,7 +77,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     if (outcome.complete) await writeMrseq(system, environment.handlerDir, seq);
     await invocation.events.emit({ taskName: 'Enable', level: failed ? 'Error' : 'Informational', message: `seq ${seq}: ${outcome.message}` });
     runtime.print(failed ? `enable failed [${outcome.code}]` : 'enable succeeded');
-    logger.info({ seq, code: outcome.code, complete: outcome.complete }, 'enable finished');
+    logger.info({ seq, code: outcome.code, complete: outcome.complete, ...memoryOf(runtime) }, 'enable finished');
     return failed ? 1 : 0;
   };
   const fail = (error: VmaccessError, substatus: Substatus[] = []): Promise<number> =>
@@ -85,7 +92,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
   }
   let state: SequenceState | undefined;
   try {
-    logger.info({ seq }, 'enable started');
+    logger.info({ seq, ...memoryOf(runtime) }, 'enable started');
     state = await readSequenceState(system, environment, seq);
     const { settings } = state;
     digest = settings.digest;
@@ -122,11 +129,14 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     decrypting.catch(() => undefined);
     const [{ parseRequest }, { dispatch }] = await Promise.all([import('../settings/schema.js'), import('./dispatch.js')]);
     const request = parseRequest(settings.publicSettings, await decrypting, { today: today(system.now()) });
+    logger.info({ seq, ...memoryOf(runtime) }, 'request decrypted and validated');
     const warnings: Substatus[] = request.warnings.map((warning) => ({ name: 'settings', status: 'warning', code: 0, message: warning }));
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
     }
-    const result = await dispatch(await runtime.loadActions(request), request, {
+    const actions = await runtime.loadActions(request);
+    logger.info({ seq, actions: actions.map((action) => action.name), ...memoryOf(runtime) }, 'actions loaded');
+    const result = await dispatch(actions, request, {
       system,
       logger,
       paths: runtime.paths,

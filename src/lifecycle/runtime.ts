@@ -19,6 +19,8 @@ export interface Runtime {
   pid: number;
   /** Short lines for the agent's captured stdout (it keeps 3200 bytes): never secrets. */
   print(line: string): void;
+  /** Resident and heap bytes now (the process's), when the composition root provides it. */
+  memoryUsage?: () => { rss: number; heapUsed: number };
 }
 
 /** What the guest agent handed this command. */
