@@ -29,7 +29,8 @@ export function phasesOf(log: string): string {
   const records = log
     .split('\n')
     .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as { time?: number; msg?: string; rssMiB?: number });
+    .map((line) => JSON.parse(line) as { time?: number | string; msg?: string; rssMiB?: number })
+    .map((record) => ({ ...record, time: typeof record.time === 'string' ? Date.parse(record.time) : record.time }));
   const gaps = records.slice(1).map((record, index) => ({ ms: (record.time ?? 0) - (records[index]?.time ?? 0), what: `${records[index]?.msg ?? '?'} -> ${record.msg ?? '?'}` }));
   const top = gaps.sort((a, b) => b.ms - a.ms).slice(0, 3).map((gap) => `${gap.what} ${gap.ms} ms`);
   const memory = records.filter((record) => record.rssMiB !== undefined).map((record) => `${record.msg ?? '?'} ${record.rssMiB ?? 0}`);

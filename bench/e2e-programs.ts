@@ -59,7 +59,7 @@ export function countPrograms(text: string): ProgramCount {
     const name = describe(call);
     const from = parent.get(pid);
     // A process's first program, started by node: one system.run of the handler.
-    if (!program.has(pid) && from !== undefined && program.get(groupOf(from))?.startsWith('node') === true) byHandler.push(name);
+    if (!program.has(pid) && from !== undefined && /^(node|ld-linux)/.test(program.get(groupOf(from)) ?? '')) byHandler.push(name);
     program.set(pid, name);
   };
   for (const raw of text.split('\n')) {

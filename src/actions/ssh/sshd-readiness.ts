@@ -138,7 +138,7 @@ export async function confirmSshdReady(system: System, profile: DistroProfile, p
   const deadlineMs = options.deadlineMs ?? 20_000;
   const poll: PollOptions = { pollMs: options.pollMs ?? 2, deadline: started + deadlineMs, clock, sleep: options.sleep };
   const done = (verdict: Verification, basis: string): Readied => ({ ...verdict, waitedMs: clock() - started, basis });
-  const mode = check.readiness === 'listeners' && check.before === undefined ? 'settle' : check.readiness;
+  const mode = check.readiness === 'listeners' && (check.before === undefined || options.observeListeners === false) ? 'settle' : check.readiness;
   if (mode === 'settle') return done(await confirmSshdUp(system, profile, pidFiles, check.endpoints, options), 'two looks, settle time apart');
   if (mode === 'listeners' && check.before !== undefined) {
     const ports = [...new Set(check.endpoints.map((endpoint) => endpoint.port))];

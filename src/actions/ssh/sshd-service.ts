@@ -290,6 +290,8 @@ export interface VerifyOptions {
   deadlineMs?: number;
   /** Monotonic milliseconds (default performance.now). */
   clock?: () => number;
+  /** false: the service commands do not touch a real sshd (tests that record them), so wait as `settle`. */
+  observeListeners?: boolean;
 }
 
 export interface Verification {
