@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { ensureAgentModules } from '../sandbox/agent-status.js';
 import { buildHandler, REPO_ROOT } from '../sandbox/handler-package.js';
-import { ensureRootfs } from '../sandbox/rootfs.js';
+import { ensureNspawn } from '../sandbox/nspawn.js';
+import { ensureRootfs, SANDBOX_SUITES } from '../sandbox/rootfs.js';
 import { sandboxUnavailableReason } from '../sandbox/sandbox.js';
 
 declare module 'vitest' {
@@ -31,7 +32,8 @@ function table(rows: string[][]): string {
 
 /**
  * Once per e2e run: build the handler (and the package when the packaging script
- * exists), the Debian root and the agent's parser; afterwards print the scenario table.
+ * exists), the Debian roots, systemd-nspawn and the agent's parser; afterwards print the
+ * scenario table.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const resultsDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vmaccess-e2e-'));
@@ -45,9 +47,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
   if (unavailable === '') {
     const wantPackage = process.env['VMACCESS_E2E_HANDLER'] !== 'tree' && existsSync(path.join(REPO_ROOT, '.ci/package.mjs'));
-    await timed(wantPackage ? 'npm run build + npm run package' : 'npm run build', () => buildHandler({ package: wantPackage }));
-    await timed('sandbox root (debootstrap, or cached)', () => ensureRootfs());
-    await timed('guest agent package (apt-get download + dpkg -x, or cached)', () => ensureAgentModules());
+    // The roots of the releases build side by side (debootstrap waits on the network as
+    // much as on the CPU); the package build and downloads run meanwhile.
+    await Promise.all([
+      timed(wantPackage ? 'npm run build + npm run package' : 'npm run build', () => buildHandler({ package: wantPackage })),
+      ...SANDBOX_SUITES.map((suite) => timed(`sandbox root ${suite} (debootstrap, or cached)`, () => ensureRootfs(suite))),
+      timed('systemd-nspawn (apt-get download + dpkg-deb -x, or cached)', () => ensureNspawn()),
+      timed('guest agent package (apt-get download + dpkg -x, or cached)', () => ensureAgentModules()),
+    ]);
   }
   project.provide('e2eResultsFile', resultsFile);
   project.provide('e2eUnavailable', unavailable);

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { expect } from 'vitest';
 import { readStatusWithAgent } from '../sandbox/agent-status.js';
 import { currentHandlerPackage } from '../sandbox/handler-package.js';
+import { createSandbox } from '../sandbox/sandbox.js';
 import { scenario } from './harness.js';
 
 scenario('sandbox: provisioned like an Azure image, sshd answers, no node on PATH', async ({ sandbox, proof }) => {
@@ -83,3 +85,31 @@ scenario('agent file formats: settings and HandlerEnvironment.json written as th
   expect(decrypted.stdout).toBe('{"username":"zoe"}');
   proof('protected settings decrypt with the sandbox openssl and the .crt/.prv in /var/lib/waagent');
 });
+
+scenario('sandbox booted with systemd: pid 1 is systemd, sshd under ssh.service, nothing left on the host after destroy', async ({ proof }) => {
+  const hostRun = readdirSync('/run').sort();
+  const booted = await createSandbox({ init: 'systemd' });
+  const cgroup = path.basename(booted.tempDir);
+  try {
+    expect((await booted.execOk(['cat', '/proc/1/comm'])).stdout).toBe('systemd\n');
+    expect((await booted.execOk(['systemctl', 'is-system-running'])).stdout).toBe('running\n');
+    expect((await booted.execOk(['systemctl', 'is-active', 'ssh.service'])).stdout).toBe('active\n');
+    const admin = booted.admin;
+    if (admin === undefined) throw new Error('no admin');
+    expect((await booted.ssh(admin.name, { identityFile: admin.privateKeyPath }, 'id -un')).stdout).toBe(`${admin.name}\n`);
+    expect((await booted.sh('command -v node')).exitCode).not.toBe(0);
+    proof('systemd is pid 1 and running; ssh.service active; admin key login; no node on PATH');
+    expect(cgroupDirs(cgroup).length).toBeGreaterThan(0);
+  } finally {
+    await booted.destroy();
+  }
+  expect(cgroupDirs(cgroup)).toEqual([]);
+  expect(readdirSync('/run').sort()).toEqual(hostRun);
+  expect(existsSync(booted.tempDir)).toBe(false);
+  proof(`after destroy: cgroup ${cgroup} removed from every hierarchy, host /run unchanged, temp dir gone`);
+});
+
+/** The cgroup directories named `name` that exist in any hierarchy. */
+function cgroupDirs(name: string): string[] {
+  return ['/sys/fs/cgroup', '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'].map((hierarchy) => path.join(hierarchy, name)).filter((dir) => existsSync(dir));
+}

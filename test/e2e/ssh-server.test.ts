@@ -1,66 +1,26 @@
 import { expect } from 'vitest';
-import type { Sandbox } from '../sandbox/sandbox.js';
 import { scenario } from './harness.js';
-import { enableAgain, expectEnable, expectNoSecretLeak, expectSameText, installAndEnable, keyLoginWithSudo } from './steps.js';
+import { passwordGrant, resetBrokenConfig } from './ssh-scenarios.js';
+import { enableAgain, expectEnable, expectSameText, installAndEnable, keyLoginWithSudo } from './steps.js';
 
-/** Issue 4 proven with real sshd and real logins; sshd must never be left stopped. */
+/**
+ * Issue 4 proven with real sshd and real logins; sshd must never be left stopped.
+ * Bookworm without an init system (SysV script); systemd.test.ts and releases.test.ts
+ * run the same scenarios under systemd and on other Debian releases.
+ */
 
-async function passwordLoginScenario(sandbox: Sandbox, agent: Parameters<Parameters<typeof scenario>[1]>[0]['agent'], proof: (text: string) => void): Promise<void> {
-  // Another local user with a password, who must still be refused a password login.
-  const otherPassword = 'Other-user-pw-91';
-  await sandbox.execOk(['useradd', '--create-home', 'erin']);
-  await sandbox.execOk(['chpasswd'], { input: `erin:${otherPassword}\n` });
-  const password = 'Frank-rescue-pw-42';
-  expect((await sandbox.ssh('frank', { password }, 'true')).exitCode).not.toBe(0);
-  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: 'frank', password } });
-  expectEnable(outcome, 'success');
-  const login = await sandbox.ssh('frank', { password }, 'id -un');
-  expect(login.stdout, login.stderr).toBe('frank\n');
-  proof('sshpass password login as frank works');
-  expect((await sandbox.ssh('erin', { password: otherPassword }, 'true')).exitCode).not.toBe(0);
-  proof('erin (has a password) still refused a password login');
-  expect((await sandbox.exec(['sshd', '-t'])).exitCode).toBe(0);
-  expect(await sandbox.sshdRunning()).toBe(true);
-  const admin = sandbox.admin;
-  if (admin !== undefined) expect((await keyLoginWithSudo(sandbox, admin.name, admin.privateKeyPath)).exitCode).toBe(0);
-  proof('sshd -t clean, sshd up, admin key login');
-  await expectNoSecretLeak(sandbox, outcome, [password]);
-}
-
-scenario('password reset while sshd_config says PasswordAuthentication no', async ({ sandbox, agent, proof }) => {
-  await sandbox.execOk(['sh', '-c', 'printf "\\nPasswordAuthentication no\\n" >> /etc/ssh/sshd_config']);
-  await sandbox.stopSshd();
-  await sandbox.startSshd();
-  await passwordLoginScenario(sandbox, agent, proof);
+scenario('password reset while sshd_config says PasswordAuthentication no', async (context) => {
+  await passwordGrant(context, 'sshd_config');
 });
 
-scenario('password reset while a cloud-init drop-in says PasswordAuthentication no', async ({ sandbox, agent, proof }) => {
-  await sandbox.writeFile('/etc/ssh/sshd_config.d/50-cloud-init.conf', 'PasswordAuthentication no\n', 0o600);
-  await sandbox.stopSshd();
-  await sandbox.startSshd();
-  await passwordLoginScenario(sandbox, agent, proof);
-  expect(await sandbox.readText('/etc/ssh/sshd_config.d/50-cloud-init.conf')).toBe('PasswordAuthentication no\n');
-  proof('cloud-init drop-in left as it was');
+scenario('password reset while a cloud-init drop-in says PasswordAuthentication no', async (context) => {
+  await passwordGrant(context, 'drop-in');
+  expect(await context.sandbox.readText('/etc/ssh/sshd_config.d/50-cloud-init.conf')).toBe('PasswordAuthentication no\n');
+  context.proof('cloud-init drop-in left as it was');
 });
 
-scenario('reset_ssh from an sshd_config that stops sshd from starting: key login works again', async ({ sandbox, agent, proof }) => {
-  const admin = sandbox.admin;
-  if (admin === undefined) throw new Error('no admin');
-  const broken = `${(await sandbox.readText('/etc/ssh/sshd_config')) ?? ''}\nThisIsNotAnOption yes\nPort notanumber\n`;
-  await sandbox.writeFile('/etc/ssh/sshd_config', broken, 0o644);
-  await sandbox.stopSshd();
-  // Debian's SysV script exits 0 even when sshd refuses the file; what counts is that nothing answers.
-  await sandbox.exec(['/etc/init.d/ssh', 'start']);
-  expect(await sandbox.sshdRunning()).toBe(false);
-  expect((await sandbox.exec(['sshd', '-t'])).exitCode).not.toBe(0);
-  proof('broken config: sshd does not start');
-  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { reset_ssh: true } });
-  expectEnable(outcome, 'success');
-  expect(await sandbox.sshdRunning()).toBe(true);
-  expect((await keyLoginWithSudo(sandbox, admin.name, admin.privateKeyPath)).exitCode).toBe(0);
-  proof('after reset_ssh: sshd up, admin key login + sudo');
-  expectSameText(await sandbox.readText('/var/cache/vmaccess/backup'), broken, '/var/cache/vmaccess/backup');
-  proof('the broken file kept as /var/cache/vmaccess/backup');
+scenario('reset_ssh from an sshd_config that stops sshd from starting: key login works again', async (context) => {
+  await resetBrokenConfig(context);
 });
 
 scenario('restore_backup_ssh after a change: the original file is back', async ({ sandbox, agent, proof }) => {

@@ -20,9 +20,10 @@ work=$(mktemp -d "$parent/.build.XXXXXX")
 cleanup() { rm -rf --one-file-system -- "$work"; }
 trap cleanup EXIT
 
-# minbase: no init system, which is what the handler's no-init path must cope with.
-# debootstrap replaces start-stop-daemon with a no-op while it installs, so package
-# scripts cannot start sshd on this machine.
+# minbase plus systemd: a sandbox either never starts an init (sshd from its SysV
+# script) or boots the tree with systemd-nspawn. debootstrap replaces start-stop-daemon
+# with a no-op while it installs, and no systemd runs in the chroot, so package scripts
+# cannot start sshd on this machine.
 debootstrap --variant=minbase --include="$packages" "$suite" "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
   tail -n 40 "$work/debootstrap.log" >&2
   exit 1
@@ -38,10 +39,15 @@ printf 'sandbox\n' >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 # Logs of every sshd start and reload go to a file, so tests can count them
 # (sshd re-executes itself with the same arguments on SIGHUP).
-sed -i 's|^SSHD_OPTS=.*|SSHD_OPTS="-E /var/log/sshd.log"|' "$root/etc/default/ssh"
+# ssh.service and ssh@.service read the same file (EnvironmentFile=-/etc/default/ssh).
+if grep -q '^SSHD_OPTS=' "$root/etc/default/ssh" 2>/dev/null; then
+  sed -i 's|^SSHD_OPTS=.*|SSHD_OPTS="-E /var/log/sshd.log"|' "$root/etc/default/ssh"
+else
+  printf 'SSHD_OPTS="-E /var/log/sshd.log"\n' >>"$root/etc/default/ssh"
+fi
 : >"$root/etc/machine-id"
 
 cp -- "$work/debootstrap.log" "$root/var/log/debootstrap-build.log"
 mv -T -- "$root" "$target"
-# Trees built from an older package list or recipe are never used again.
-find "$parent" -mindepth 1 -maxdepth 1 -name 'rootfs-*' ! -path "$target" -exec rm -rf --one-file-system -- {} +
+# Trees of this release built from an older package list or recipe are never used again.
+find "$parent" -mindepth 1 -maxdepth 1 -name "rootfs-$suite-*" ! -path "$target" -exec rm -rf --one-file-system -- {} +

@@ -1,11 +1,13 @@
 /**
  * Throwaway Linux sandboxes for integration and end-to-end tests (issue 6).
  *
- * A sandbox is a Debian 12 root (debootstrap, cached under .cache/sandbox/ or
- * $VMACCESS_SANDBOX_CACHE, rebuilt when the package list or build script changes)
- * under a fresh overlayfs, in its own mount, pid, net, uts and ipc namespaces, with its
- * own minimal /dev (loop devices, never this machine's disks), /proc, /sys (read-only)
- * and /run. No systemd: sshd runs from Debian's SysV script. Provisioned like an Azure
+ * A sandbox is a Debian root (bookworm by default, or bullseye / trixie: debootstrap,
+ * cached under .cache/sandbox/ or $VMACCESS_SANDBOX_CACHE, rebuilt when the package list
+ * or build script changes) under a fresh overlayfs, in its own mount, pid, net, uts and
+ * ipc namespaces, with its own minimal /dev (loop devices, never this machine's disks),
+ * /proc, /sys (read-only) and /run. By default no init system runs: sshd starts from
+ * Debian's SysV script. With `init: 'systemd'` the root is booted with systemd-nspawn
+ * (systemd as pid 1, ssh.service; docs/testing-matrix.md says how). Provisioned like an Azure
  * image: user `azureadmin` with an ed25519 key, `/etc/sudoers.d/waagent`, and the
  * agent's `/var/lib/waagent/ovf-env.xml`. Needs root (VMACCESS_SANDBOX_DISABLE=1 turns
  * sandboxes off); skip with the reason otherwise:
@@ -14,6 +16,7 @@
  *   describe.skipIf(reason !== undefined)('...', () => { ... });   // print `reason`
  *
  *   const sandbox = await createSandbox();        // ~0.3 s once the root is cached
+ *   // or createSandbox({ suite: 'trixie', init: 'systemd' })  // booted, ~0.6 s
  *   try {
  *     await sandbox.exec(['useradd', '-m', 'bob']);            // {exitCode, stdout, stderr}
  *     await sandbox.writeFile('/etc/ssh/sshd_config.d/x.conf', 'PasswordAuthentication no\n');
@@ -48,8 +51,10 @@
  * package (apt-get download + dpkg -x into the cache, run with python3).
  */
 export { createSandbox, sandboxUnavailableReason, DEFAULT_ADMIN_USER, SANDBOX_PATH } from './sandbox.js';
-export type { ExecOptions, ExecResult, GeneratedKey, Sandbox, SandboxAdmin, SandboxOptions, SshAuth } from './sandbox.js';
-export { ensureRootfs, rootfsPath, sandboxCacheDir, SANDBOX_PACKAGES, SANDBOX_SUITE } from './rootfs.js';
+export type { ExecOptions, ExecResult, GeneratedKey, Sandbox, SandboxAdmin, SandboxInit, SandboxOptions, SshAuth } from './sandbox-api.js';
+export { ensureRootfs, rootfsPath, sandboxCacheDir, SANDBOX_PACKAGES, SANDBOX_SUITE, SANDBOX_SUITES } from './rootfs.js';
+export type { SandboxSuite } from './rootfs.js';
+export { ensureNspawn } from './nspawn.js';
 export { emptyRequest, runActionInSandbox, RUNNER_DIR_INSIDE } from './actions-in-sandbox.js';
 export type { ActionRun, ActionRunOptions } from './actions-in-sandbox.js';
 export { AGENT_LIB_DIR, AGENT_LOG_DIR, AGENT_TIMEOUTS_S, agentOutputText, createGuestAgent } from './guest-agent.js';

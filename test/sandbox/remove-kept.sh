@@ -2,7 +2,7 @@
 # Removes a sandbox kept with VMACCESS_SANDBOX_KEEP: detaches the loop devices whose
 # backing file lives on one of the sandbox's own mounts (never a host device: loop
 # devices are global, so `losetup -D` would be wrong), kills its processes and deletes
-# its temp dir. Usage: remove-kept.sh <init pid> <temp dir>
+# its temp dir (and the cgroup of a sandbox booted with systemd). Usage: remove-kept.sh <init pid> <temp dir>
 set -eu
 pid=$1
 dir=$2
@@ -23,4 +23,11 @@ if [ -r "/proc/$pid/mountinfo" ]; then
   kill -9 "$pid"
   sleep 1
 fi
+# A sandbox booted with systemd-nspawn has a cgroup named like its temp dir.
+name=$(basename -- "$dir")
+for hierarchy in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup/systemd; do
+  if [ -d "$hierarchy/$name" ]; then
+    find "$hierarchy/$name" -depth -type d -exec rmdir {} \; || true
+  fi
+done
 rm -rf --one-file-system -- "$dir"

@@ -4,12 +4,22 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
-/** Debian release the sandbox runs; the handler's primary target family. */
+/** Debian release the sandbox runs by default; the handler's primary target family. */
 export const SANDBOX_SUITE = 'bookworm';
+
+/**
+ * Debian releases the end-to-end matrix runs, oldest first, each with the OpenSSH it
+ * ships (bullseye 8.4p1: `Include` but no drop-in folder by default; bookworm 9.2p1;
+ * trixie 10.0p1: sshd split into sshd-session/sshd-auth). Each gets its own cached root.
+ */
+export const SANDBOX_SUITES = ['bullseye', 'bookworm', 'trixie'] as const;
+export type SandboxSuite = (typeof SANDBOX_SUITES)[number];
 
 /**
  * Packages installed on top of debootstrap's minbase. Changing this list (or the build
  * script) changes the cache key, so the next run builds a new root filesystem.
+ * systemd is installed but only runs when a sandbox boots the root with systemd-nspawn;
+ * the other sandboxes never start it, so there sshd runs from its SysV script.
  */
 export const SANDBOX_PACKAGES: readonly string[] = [
   'openssh-server',
@@ -28,6 +38,10 @@ export const SANDBOX_PACKAGES: readonly string[] = [
   'mount',
   // fuser: the disk action names the processes that keep a filesystem busy.
   'psmisc',
+  // The init a booted sandbox runs (systemd-nspawn --boot), and the bus systemctl uses there.
+  'systemd',
+  'systemd-sysv',
+  'dbus',
 ];
 
 /** Upper bound for one debootstrap run (about 70 s measured on the dev box). */
@@ -47,9 +61,9 @@ function buildScriptPath(): string {
 }
 
 /** Cache key: the suite, the package list and the build recipe itself. */
-export function rootfsKey(): string {
+export function rootfsKey(suite: SandboxSuite = SANDBOX_SUITE): string {
   const hash = createHash('sha256');
-  hash.update(SANDBOX_SUITE);
+  hash.update(suite);
   hash.update('\0');
   hash.update([...SANDBOX_PACKAGES].sort().join(','));
   hash.update('\0');
@@ -57,13 +71,14 @@ export function rootfsKey(): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-export function rootfsPath(): string {
-  return path.join(sandboxCacheDir(), `rootfs-${SANDBOX_SUITE}-${rootfsKey()}`);
+export function rootfsPath(suite: SandboxSuite = SANDBOX_SUITE): string {
+  return path.join(sandboxCacheDir(), `rootfs-${suite}-${rootfsKey(suite)}`);
 }
 
 /**
  * The Debian archive as apt on this machine is configured (deb822 `.sources` files and
  * one-line `sources.list`), so the sandbox is built from the same place apt uses here.
+ * The archive that serves this machine's release serves the other releases too.
  */
 export function debianMirror(): string {
   const candidates: string[] = [];
@@ -103,22 +118,23 @@ export function debianMirror(): string {
 }
 
 /**
- * Returns the path of the cached root filesystem, building it first if needed. Safe to
- * call from several test processes at once: the build runs under an exclusive `flock`.
+ * Returns the path of the cached root filesystem of a Debian release, building it first
+ * if needed. Safe to call from several test processes at once: each release's build runs
+ * under its own exclusive `flock` (different releases may build side by side).
  */
-export async function ensureRootfs(): Promise<string> {
-  const target = rootfsPath();
+export async function ensureRootfs(suite: SandboxSuite = SANDBOX_SUITE): Promise<string> {
+  const target = rootfsPath(suite);
   if (existsSync(target)) return target;
   const cacheDir = sandboxCacheDir();
   await execa('mkdir', ['-p', cacheDir]);
-  const lockFile = path.join(cacheDir, 'build.lock');
+  const lockFile = path.join(cacheDir, `build-${suite}.lock`);
   const result = await execa(
     'flock',
-    ['-w', String(BUILD_TIMEOUT_MS / 1000), lockFile, 'bash', buildScriptPath(), target, SANDBOX_SUITE, debianMirror(), SANDBOX_PACKAGES.join(',')],
+    ['-w', String(BUILD_TIMEOUT_MS / 1000), lockFile, 'bash', buildScriptPath(), target, suite, debianMirror(), SANDBOX_PACKAGES.join(',')],
     { reject: false, timeout: BUILD_TIMEOUT_MS * 2, killSignal: 'SIGKILL', all: true },
   );
   if (result.exitCode !== 0 || !existsSync(target)) {
-    throw new Error(`building the sandbox root filesystem failed (exit ${String(result.exitCode)}):\n${String(result.all ?? '').slice(-4000)}`);
+    throw new Error(`building the Debian ${suite} sandbox root failed (exit ${String(result.exitCode)}):\n${String(result.all ?? '').slice(-4000)}`);
   }
   return target;
 }

@@ -1,126 +1,24 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { ensureRootfs } from './rootfs.js';
+import { bootContainer, removeCgroups, stopContainer, type BootedContainer } from './nspawn.js';
+import { provision } from './provision.js';
+import { launchWithoutInit } from './unshare-launch.js';
+import { ensureRootfs, SANDBOX_SUITE } from './rootfs.js';
+import type { ExecOptions, ExecResult, GeneratedKey, Sandbox, SandboxAdmin, SandboxOptions, SshAuth } from './sandbox-api.js';
 
 /** PATH inside the sandbox: the usual one of a Debian root shell. No node on it. */
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const DEFAULT_ADMIN_USER = 'azureadmin';
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
-const START_TIMEOUT_MS = 30_000;
 const DESTROY_STEP_TIMEOUT_MS = 15_000;
 
 const sandboxDir = path.dirname(fileURLToPath(import.meta.url));
 
-export interface ExecOptions {
-  /** Written to the program's standard input (secrets go here, never into argv). */
-  input?: string | Uint8Array;
-  /** Extra environment on top of PATH, HOME=/root, LC_ALL=C. */
-  env?: Record<string, string>;
-  /** Kill the program (SIGKILL, inside the sandbox) after this long. Default 60 s. */
-  timeoutMs?: number;
-  /** Working directory inside the sandbox. Default `/`. */
-  cwd?: string;
-  /** Use exactly `env` as the environment (no PATH/HOME/LC_ALL defaults). */
-  bareEnv?: boolean;
-}
-
-export interface ExecResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-export interface SshAuth {
-  /** Private key path inside the sandbox. */
-  identityFile?: string;
-  /** Password, given to sshpass through its environment (never argv). */
-  password?: string;
-}
-
-export interface GeneratedKey {
-  /** Private key path inside the sandbox (root-owned, 0600). */
-  privateKeyPath: string;
-  /** The public key line, `type base64 comment`. */
-  publicKey: string;
-}
-
-export interface SandboxOptions {
-  /** Create the admin user, its key, sudoers line and ovf-env.xml (default true). */
-  provision?: boolean;
-  /** Start sshd after provisioning (default true; needs provision or your own set-up). */
-  startSshd?: boolean;
-  /** Name of the provisioned admin user (default `azureadmin`). */
-  adminUser?: string;
-}
-
-export interface SandboxAdmin {
-  name: string;
-  /** The admin's private key inside the sandbox. */
-  privateKeyPath: string;
-  publicKey: string;
-}
-
-export interface Sandbox {
-  /**
-   * Host path of the sandbox's root (`/proc/<init pid>/root`). Good for a quick look;
-   * absolute symlinks inside resolve against the HOST root when followed from here,
-   * so read and write through readFile/writeFile, which resolve inside the sandbox.
-   */
-  readonly root: string;
-  /** Host pid of the sandbox's init (pid 1 inside). */
-  readonly initPid: number;
-  /** Host temp dir holding the overlay's upper and work dirs. */
-  readonly tempDir: string;
-  /** Set when the sandbox was provisioned. */
-  readonly admin: SandboxAdmin | undefined;
-  /** Run argv inside the sandbox as root; never throws on a non-zero exit. */
-  exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
-  /** Like exec, but throws (with the output) when the exit code is not 0. */
-  execOk(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
-  /** Run a shell script inside (bash -c), never throws on a non-zero exit. */
-  sh(script: string, options?: ExecOptions): Promise<ExecResult>;
-  /** Write a file inside the sandbox (parents created), as root, with mode (default 0644). */
-  writeFile(pathInside: string, data: string | Uint8Array, mode?: number): Promise<void>;
-  /** Bytes of a file inside the sandbox, or undefined when it does not exist. */
-  readFile(pathInside: string): Promise<Buffer | undefined>;
-  /** UTF-8 text of a file inside the sandbox, or undefined when it does not exist. */
-  readText(pathInside: string): Promise<string | undefined>;
-  /** Whether a path exists inside (lstat, symlinks not followed). */
-  exists(pathInside: string): Promise<boolean>;
-  /** Generate a key pair with ssh-keygen inside the sandbox, under /root/e2e-keys. */
-  generateKey(name: string, type?: 'ed25519' | 'rsa' | 'ecdsa'): Promise<GeneratedKey>;
-  /** Log in over SSH to 127.0.0.1:22 from inside the sandbox with the real client and run command. */
-  ssh(user: string, auth: SshAuth, command: string, options?: { timeoutMs?: number; input?: string }): Promise<ExecResult>;
-  /** Start sshd with Debian's SysV script (no init system inside). Throws if it does not answer. */
-  startSshd(): Promise<void>;
-  /** Stop sshd (SysV script, then any leftover listener). */
-  stopSshd(): Promise<void>;
-  /** True when an sshd process is alive and 127.0.0.1:22 answers with an SSH banner. */
-  sshdRunning(): Promise<boolean>;
-  /** Pid (inside the sandbox) of the listening sshd, if any: stable across SIGHUP, new on restart. */
-  sshdPid(): Promise<number | undefined>;
-  /**
-   * How many times sshd started listening since the sandbox started (starts, restarts and
-   * SIGHUP reloads all log "Server listening"), from /var/log/sshd.log.
-   */
-  sshdListenCount(): Promise<number>;
-  /** Bind-mount a host file or directory read-only at pathInside (created if missing). */
-  bindHostPath(hostPath: string, pathInside: string): Promise<void>;
-  /** Undo bindHostPath. */
-  unbind(pathInside: string): Promise<void>;
-  /**
-   * Kill every process, detach loop devices the sandbox attached, drop its mounts and
-   * remove its temp dir. Safe to call twice. With keep (or VMACCESS_SANDBOX_KEEP=1) it
-   * prints how to enter and remove the sandbox instead.
-   */
-  destroy(options?: { keep?: boolean }): Promise<void>;
-}
+export type { ExecOptions, ExecResult, GeneratedKey, Sandbox, SandboxAdmin, SandboxInit, SandboxOptions, SshAuth } from './sandbox-api.js';
 
 function assertInsidePath(pathInside: string): void {
   if (!pathInside.startsWith('/') || pathInside.includes('\0')) throw new Error(`sandbox path must be absolute: ${pathInside}`);
@@ -144,15 +42,6 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Child pids of a process (the init that `unshare --fork` started). */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /** Device numbers (major:minor) of every mount in a mount table. */
 function mountDevices(mountinfo: string): Set<string> {
   const devices = new Set<string>();
@@ -164,73 +53,56 @@ function mountDevices(mountinfo: string): Set<string> {
 }
 
 /**
- * Starts a fresh sandbox: overlay over the cached Debian root, own namespaces, sshd
- * running, an admin user provisioned like an Azure image. Always destroy() it.
+ * Starts a fresh sandbox: overlay over the cached Debian root, own namespaces (or a
+ * container booted with systemd), sshd running, an admin user provisioned like an Azure
+ * image. Always destroy() it.
  */
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
-  const lower = await ensureRootfs();
+  const suite = options.suite ?? SANDBOX_SUITE;
+  const init = options.init ?? 'sysv';
+  const lower = await ensureRootfs(suite);
   const tempDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vmaccess-sandbox-'));
   const upper = path.join(tempDir, 'upper');
   const work = path.join(tempDir, 'work');
   const merged = path.join(tempDir, 'merged');
   await Promise.all([fs.mkdir(upper), fs.mkdir(work), fs.mkdir(merged)]);
 
-  const launcher = spawn(
-    'unshare',
-    ['--mount', '--pid', '--net', '--uts', '--ipc', '--fork', '--kill-child', '--propagation', 'private', '--', '/bin/sh', path.join(sandboxDir, 'sandbox-init.sh'), lower, upper, work, merged],
-    // Own session, so a kept sandbox outlives the test process.
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let output = '';
-  const ready = new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), START_TIMEOUT_MS);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes('ready\n')) {
-        clearTimeout(timer);
-        resolve(true);
-      }
-    };
-    launcher.stdout.on('data', onData);
-    launcher.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    launcher.on('exit', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-    launcher.on('error', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-  });
-  const launcherPid = launcher.pid;
-  const isReady = await ready;
-  const initPid = launcherPid === undefined ? undefined : childrenOf(launcherPid)[0];
-  if (!isReady || initPid === undefined || launcherPid === undefined) {
-    if (launcherPid !== undefined && isAlive(launcherPid)) process.kill(launcherPid, 'SIGKILL');
+  let container: BootedContainer | undefined;
+  let launched: { launcherPid: number; initPid: number };
+  try {
+    if (init === 'systemd') {
+      container = await bootContainer(lower, tempDir, path.basename(tempDir));
+      launched = container;
+    } else {
+      launched = await launchWithoutInit(lower, upper, work, merged);
+    }
+  } catch (error) {
     await fs.rm(tempDir, { recursive: true, force: true });
-    throw new Error(`the sandbox did not start: ${output.trim()}`);
+    throw error;
   }
-  launcher.stdout.destroy();
-  launcher.stderr.destroy();
-  launcher.unref();
+  const { launcherPid, initPid } = launched;
 
   const hostMountDevices = mountDevices(readFileSync('/proc/self/mountinfo', 'utf8'));
   // Safety net for a test that forgets destroy() or a worker that exits early: kill the
   // sandbox's processes and drop its files when this process exits (unless kept).
   const onExit = (): void => {
     if (process.env['VMACCESS_SANDBOX_KEEP'] === '1') return;
-    try {
-      process.kill(initPid, 'SIGKILL');
-    } catch {
-      // already gone
+    for (const pid of container === undefined ? [initPid] : [initPid, launcherPid]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
+    if (container !== undefined) removeCgroups(container.cgroup);
     rmSync(tempDir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
   const root = `/proc/${initPid}/root`;
   let destroyed = false;
+  let lent = 0;
 
-  const nsenterArgs = ['--target', String(initPid), '--mount', '--uts', '--ipc', '--net', '--pid', '--root', '--wd'];
+  const nsenterArgs = ['--target', String(initPid), '--mount', '--uts', '--ipc', '--net', '--pid', ...(init === 'systemd' ? ['--cgroup'] : []), '--root', '--wd'];
 
   const exec = async (argv: readonly string[], execOptions: ExecOptions = {}): Promise<ExecResult> => {
     if (destroyed) throw new Error('sandbox already destroyed');
@@ -345,17 +217,27 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   };
 
-  const sshdRunning = async (): Promise<boolean> => (await exec(['pgrep', '-x', 'sshd'])).exitCode === 0 && (await bannerAnswers());
+  // Under systemd only sshd can answer on port 22 (and with an Accept=yes socket, the
+  // per-connection sshd is gone again once the probe hangs up).
+  const sshdRunning = async (): Promise<boolean> => (await bannerAnswers()) && (init === 'systemd' || (await exec(['pgrep', '-x', 'sshd'])).exitCode === 0);
+
+  // Under systemd: ssh.socket when it is enabled (socket activation), else ssh.service.
+  const sshdStartCommand = async (): Promise<string[]> => {
+    if (init === 'sysv') return ['/etc/init.d/ssh', 'start'];
+    const socket = await exec(['systemctl', 'is-enabled', '--quiet', 'ssh.socket']);
+    return ['systemctl', 'start', socket.exitCode === 0 ? 'ssh.socket' : 'ssh.service'];
+  };
 
   const startSshd = async (): Promise<void> => {
-    const result = await exec(['/etc/init.d/ssh', 'start'], { timeoutMs: 30_000 });
+    const result = await exec(await sshdStartCommand(), { timeoutMs: 30_000 });
     if (!(await waitFor(bannerAnswers, 10_000, 100))) {
-      throw new Error(`sshd did not come up: ${result.stdout}${result.stderr}${(await readText('/var/log/sshd.log')) ?? ''}`);
+      const status = init === 'systemd' ? (await exec(['systemctl', 'status', '--no-pager', 'ssh.service', 'ssh.socket'])).stdout : '';
+      throw new Error(`sshd did not come up: ${result.stdout}${result.stderr}${status}${(await readText('/var/log/sshd.log')) ?? ''}`);
     }
   };
 
   const stopSshd = async (): Promise<void> => {
-    await exec(['/etc/init.d/ssh', 'stop'], { timeoutMs: 30_000 });
+    await exec(init === 'sysv' ? ['/etc/init.d/ssh', 'stop'] : ['systemctl', 'stop', 'ssh.socket', 'ssh.service'], { timeoutMs: 30_000 });
     await exec(['pkill', '-x', 'sshd']);
     await waitFor(async () => (await exec(['pgrep', '-x', 'sshd'])).exitCode !== 0, 10_000, 100);
   };
@@ -371,11 +253,21 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     assertInsidePath(pathInside);
     const isDirectory = (await fs.stat(hostPath)).isDirectory();
     await execOk(['sh', '-c', isDirectory ? 'mkdir -p -- "$1"' : 'mkdir -p -- "$(dirname -- "$1")" && touch -- "$1"', 'bind', pathInside]);
-    // Mount from the sandbox's mount namespace with the host's root, where the merged
-    // tree is visible at its host path and the host path is visible too.
+    // Mount from a namespace with the host's root, where the merged tree is visible at
+    // its host path and the host path is visible too: the sandbox's own (no init), or
+    // nspawn's, from where the mount propagates into the container.
     const target = path.join(merged, pathInside);
-    for (const args of [['--bind', hostPath, target], ['-o', 'remount,bind,ro', target]]) {
-      const result = await execa('nsenter', ['--target', String(initPid), '--mount', '--', 'mount', ...args], { reject: false, timeout: DESTROY_STEP_TIMEOUT_MS });
+    const mountNamespaceOf = container === undefined ? initPid : launcherPid;
+    // A remount does not propagate to the container's copy: there, make the read-only
+    // mount first (in a staging dir) and bind that, which stays read-only.
+    const stage = path.join(tempDir, `lend-${lent++}`);
+    if (container !== undefined) await (isDirectory ? fs.mkdir(stage) : fs.writeFile(stage, ''));
+    const steps =
+      container === undefined
+        ? [['--bind', hostPath, target], ['-o', 'remount,bind,ro', target]]
+        : [['--bind', hostPath, stage], ['-o', 'remount,bind,ro', stage], ['--bind', stage, target]];
+    for (const args of steps) {
+      const result = await execa('nsenter', ['--target', String(mountNamespaceOf), '--mount', '--', 'mount', ...args], { reject: false, timeout: DESTROY_STEP_TIMEOUT_MS });
       if (result.exitCode !== 0) throw new Error(`bind-mounting ${hostPath} at ${pathInside} failed: ${result.stderr}`);
     }
   };
@@ -393,7 +285,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       process.stderr.write(
         [
           `sandbox kept: root ${root} (overlay upper dir ${upper})`,
-          `  shell inside:  nsenter --target ${initPid} --mount --uts --ipc --net --pid --root --wd /bin/bash`,
+          `  shell inside:  nsenter --target ${initPid} ${nsenterArgs.slice(2).join(' ')} /bin/bash`,
           `  remove it:     sh ${path.join(sandboxDir, 'remove-kept.sh')} ${initPid} ${tempDir}`,
           '',
         ].join('\n'),
@@ -432,9 +324,10 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
         }
         // SIGKILL to the namespace's init kills every process in it; the mount
         // namespace, and with it the overlay and every mount inside, goes away.
-        process.kill(initPid, 'SIGKILL');
+        if (container === undefined) process.kill(initPid, 'SIGKILL');
       }
-      if (!(await waitFor(() => !isAlive(initPid) && !isAlive(launcherPid), DESTROY_STEP_TIMEOUT_MS))) {
+      if (container !== undefined) problems.push(...(await stopContainer(container, DESTROY_STEP_TIMEOUT_MS)));
+      else if (!(await waitFor(() => !isAlive(initPid) && !isAlive(launcherPid), DESTROY_STEP_TIMEOUT_MS))) {
         problems.push(`sandbox init ${initPid} did not exit`);
       }
     } finally {
@@ -452,6 +345,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     initPid,
     tempDir,
     admin: undefined,
+    suite,
+    init,
     exec,
     execOk,
     sh,
@@ -480,53 +375,6 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     await destroy().catch(() => undefined);
     throw error;
   }
-}
-
-/**
- * What an Azure image looks like after provisioning: an admin user with the deployment's
- * key, a NOPASSWD line in /etc/sudoers.d/waagent (the file the agent writes), the
- * agent's ovf-env.xml with the public keys, and no node anywhere on PATH.
- */
-async function provision(sandbox: Sandbox, adminUser: string): Promise<SandboxAdmin> {
-  const key = await sandbox.generateKey(`${adminUser}-provisioned`, 'ed25519');
-  await sandbox.execOk(['useradd', '--create-home', '--shell', '/bin/bash', '--comment', 'provisioned admin', adminUser]);
-  const home = `/home/${adminUser}`;
-  await sandbox.writeFile(`${home}/.ssh/authorized_keys`, `${key.publicKey}\n`, 0o600);
-  await sandbox.execOk(['chmod', '0700', `${home}/.ssh`]);
-  await sandbox.execOk(['chown', '-R', `${adminUser}:${adminUser}`, `${home}/.ssh`]);
-  await sandbox.writeFile('/etc/sudoers.d/waagent', `${adminUser} ALL=(ALL) NOPASSWD: ALL\n`, 0o440);
-  await sandbox.execOk(['visudo', '-c', '-q']);
-  await sandbox.execOk(['mkdir', '-p', '-m', '0700', '/var/lib/waagent']);
-  await sandbox.writeFile('/var/lib/waagent/ovf-env.xml', ovfEnv(adminUser, key.publicKey), 0o600);
-  return { name: adminUser, privateKeyPath: key.privateKeyPath, publicKey: key.publicKey };
-}
-
-function ovfEnv(adminUser: string, publicKey: string): string {
-  const escaped = publicKey.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  return [
-    '<?xml version="1.0" encoding="utf-8"?>',
-    '<ns0:Environment xmlns:ns0="http://schemas.dmtf.org/ovf/environment/1" xmlns:ns1="http://schemas.microsoft.com/windowsazure" xmlns:ns2="http://www.w3.org/2001/XMLSchema-instance">',
-    '  <ns1:ProvisioningSection>',
-    '    <ns1:Version>1.0</ns1:Version>',
-    '    <ns1:LinuxProvisioningConfigurationSet>',
-    '      <ns1:ConfigurationSetType>LinuxProvisioningConfiguration</ns1:ConfigurationSetType>',
-    '      <ns1:HostName>sandbox</ns1:HostName>',
-    `      <ns1:UserName>${adminUser}</ns1:UserName>`,
-    '      <ns1:DisableSshPasswordAuthentication>true</ns1:DisableSshPasswordAuthentication>',
-    '      <ns1:SSH>',
-    '        <ns1:PublicKeys>',
-    '          <ns1:PublicKey>',
-    '            <ns1:Fingerprint />',
-    `            <ns1:Path>/home/${adminUser}/.ssh/authorized_keys</ns1:Path>`,
-    `            <ns1:Value>${escaped}</ns1:Value>`,
-    '          </ns1:PublicKey>',
-    '        </ns1:PublicKeys>',
-    '      </ns1:SSH>',
-    '    </ns1:LinuxProvisioningConfigurationSet>',
-    '  </ns1:ProvisioningSection>',
-    '</ns0:Environment>',
-    '',
-  ].join('\n');
 }
 
 /**

@@ -33,6 +33,34 @@ const table: [string, ServiceFacts, ServiceChange, string, string[]][] = [
   ['9b reload also after a port change (SIGHUP re-executes sshd, which binds again)', { ...base, unit: 'sshd.service', unitActive: true }, { ...changed, listenChanged: true }, 'reload', ['systemctl reload sshd.service']],
   ['10 service unit stopped: start (the original condrestart did nothing here)', { ...base, unit: 'sshd.service' }, changed, 'start', ['systemctl start sshd.service']],
   ['10b reset with nothing changed still starts a stopped sshd', { ...base, unit: 'sshd.service' }, { ...reset, configChanged: false }, 'start', ['systemctl start sshd.service']],
+  [
+    '10c service failed into its start limit (broken config): reset-failed, then start',
+    { ...base, unit: 'ssh.service', failedUnits: ['ssh.service'] },
+    reset,
+    'start',
+    ['systemctl reset-failed ssh.service', 'systemctl start ssh.service'],
+  ],
+  [
+    '10d masked and failed: unmask, reset-failed, start',
+    { ...base, unit: 'ssh.service', unitMasked: true, failedUnits: ['ssh.service'] },
+    reset,
+    'start',
+    ['systemctl unmask ssh.service', 'systemctl reset-failed ssh.service', 'systemctl start ssh.service'],
+  ],
+  [
+    '8b socket and service failed (service start limit hit on connections): reset both, start the socket',
+    { ...base, unit: 'ssh.service', socket: 'ssh.socket', failedUnits: ['ssh.service', 'ssh.socket'] },
+    reset,
+    'start',
+    ['systemctl reset-failed ssh.service ssh.socket', 'systemctl start ssh.socket'],
+  ],
+  [
+    '7b socket listening, service failed: reset it so the next connection can start it',
+    { ...base, unit: 'ssh.service', socket: 'ssh.socket', socketActive: true, failedUnits: ['ssh.service'] },
+    changed,
+    'none',
+    ['systemctl reset-failed ssh.service'],
+  ],
   ['11 SysV, running: service reload', { ...base, init: 'sysv', sysvCommand: ['service', 'ssh'], daemonPid: 99 }, changed, 'reload', ['service ssh reload']],
   ['12 SysV, stopped: service start', { ...base, init: 'sysv', sysvCommand: ['/etc/init.d/sshd'] }, changed, 'start', ['/etc/init.d/sshd start']],
   ['13 no init, daemon alive: SIGHUP', { ...base, init: 'none', daemonPid: 4242 }, changed, 'reload', ['kill -HUP 4242']],
@@ -74,6 +102,30 @@ describe('detectServiceFacts', () => {
     system.onCommand('systemctl', () => ({ stdout: 'Id=sshd.service\nLoadState=masked\nActiveState=inactive\nUnitFileState=masked\n' }));
     const facts = await detectServiceFacts(system, profileFor('rhel', undefined, paths), []);
     expect(facts).toMatchObject({ unit: 'sshd.service', unitMasked: true, unitActive: false });
+  });
+
+  test('systemd: ssh.service failed (start limit) and ssh.socket failed are both reported as failed', async () => {
+    const system = new FakeSystem().addDir('/run/systemd/system');
+    system.onCommand('systemctl', (call) => {
+      if (call.args[1] === '--property=Accept') return { stdout: 'Accept=no\n' };
+      return {
+        stdout: [
+          'Id=ssh.service\nLoadState=loaded\nActiveState=failed\nUnitFileState=disabled\n',
+          'Id=ssh.service\nLoadState=loaded\nActiveState=failed\nUnitFileState=disabled\n',
+          'Id=ssh.socket\nLoadState=loaded\nActiveState=failed\nUnitFileState=enabled\n',
+          'Id=sshd.socket\nLoadState=not-found\nActiveState=inactive\nUnitFileState=\n',
+        ].join('\n'),
+      };
+    });
+    const facts = await detectServiceFacts(system, profileFor('debian', undefined, paths), []);
+    expect(facts).toMatchObject({ unit: 'ssh.service', unitActive: false, socket: 'ssh.socket', socketActive: false, failedUnits: ['ssh.service', 'ssh.socket'] });
+  });
+
+  test('systemd: an active unit is not reported as failed', async () => {
+    const system = new FakeSystem().addDir('/run/systemd/system');
+    system.onCommand('systemctl', () => ({ stdout: 'Id=ssh.service\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled\n' }));
+    const facts = await detectServiceFacts(system, profileFor('debian', undefined, paths), []);
+    expect(facts.failedUnits).toBeUndefined();
   });
 
   test('SysV with `service`, live daemon from the pid file', async () => {

@@ -28,6 +28,12 @@ export interface ServiceFacts {
   sysvCommand?: string[];
   /** The listening daemon, from its pid file, when it is alive. */
   daemonPid?: number;
+  /**
+   * Units of the two above that systemd holds in the `failed` state. A broken
+   * sshd_config makes ssh.service fail in a loop until the start limit refuses any
+   * further start ("Start request repeated too quickly"): reset-failed lifts that.
+   */
+  failedUnits?: string[];
 }
 
 export interface ServiceChange {
@@ -82,8 +88,8 @@ const systemctl = (...args: string[]): ServiceCommand => ({ file: 'systemctl', a
 
 /**
  * The decision table (README "SSH server" has it as a table; tests walk every row).
- * At most one reload/start/restart of sshd; `unmask` and `daemon-reload` only
- * prepare it.
+ * At most one reload/start/restart of sshd; `unmask`, `reset-failed` and
+ * `daemon-reload` only prepare it.
  */
 export function decideServiceControl(facts: ServiceFacts, change: ServiceChange, sshd: string): ServiceDecision {
   const decision = decideCommands(facts, change, sshd);
@@ -100,6 +106,7 @@ function decideCommands(facts: ServiceFacts, change: ServiceChange, sshd: string
   switch (facts.init) {
     case 'systemd': {
       const prepare: ServiceCommand[] = change.unmask && facts.unitMasked && facts.unit !== undefined ? [systemctl('unmask', facts.unit)] : [];
+      if (facts.failedUnits !== undefined && facts.failedUnits.length > 0) prepare.push(systemctl('reset-failed', ...facts.failedUnits));
       if (facts.socket !== undefined && facts.socketAccept) {
         if (facts.socketActive) {
           return {
@@ -211,6 +218,7 @@ export async function detectServiceFacts(system: System, profile: DistroProfile,
         if (service.type !== '') facts.unitType = service.type;
         facts.unitActive = service.activeState === 'active' || service.activeState === 'reloading';
         facts.unitMasked = service.loadState === 'masked' || service.unitFileState.startsWith('masked');
+        if (service.activeState === 'failed') facts.failedUnits = [service.id];
       }
       const socket = states.find(
         (state) => state.id.endsWith('.socket') && state.loadState === 'loaded' && (state.activeState === 'active' || state.unitFileState === 'enabled'),
@@ -218,6 +226,7 @@ export async function detectServiceFacts(system: System, profile: DistroProfile,
       if (socket !== undefined) {
         facts.socket = socket.id;
         facts.socketActive = socket.activeState === 'active';
+        if (socket.activeState === 'failed') facts.failedUnits = [...(facts.failedUnits ?? []), socket.id];
         const accept = await system.run('systemctl', ['show', '--property=Accept', socket.id], { timeoutMs: 20_000 });
         facts.socketAccept = accept.exitCode === 0 && /^Accept=yes$/m.test(accept.stdout);
       }
