@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { runE2eEnableBench } from './e2e-enable.js';
 import { runScalingBench } from './scaling.js';
 import { runStartupBench } from './startup.js';
@@ -15,10 +17,18 @@ function option(args: readonly string[], name: string): string | undefined {
   return index === -1 ? undefined : args[index + 1];
 }
 
+/** The Node.js the packaged handler runs on (the shim's first choice), with its version. */
+function handlerRuntime(handlerDir: string | undefined, arch: string | undefined): string {
+  if (handlerDir === undefined || arch === undefined) return 'unknown';
+  const node = path.join(handlerDir, 'runtime', arch, 'bin', 'node');
+  const version = spawnSync(node, ['--version'], { encoding: 'utf8' });
+  return version.status === 0 ? `packaged Node.js ${version.stdout.trim()} (runtime/${arch}/bin/node)` : `node on PATH (no runtime/${arch} in the package)`;
+}
+
 async function main(args: readonly string[]): Promise<void> {
   const only = option(args, '--only');
   const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
-  console.log(`# vmaccess benchmarks\n\n${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${load}; bench driver Node.js ${process.version}\n`);
+  console.log(`# vmaccess benchmarks\n\n${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${os.hostname()}: ${os.type()} ${os.release()} ${os.arch()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${load}; handler runtime ${handlerRuntime(option(args, '--handler-dir'), option(args, '--arch'))}; bench driver Node.js ${process.version}\n`);
   if (only === undefined || only === 'startup') {
     const handlerDir = option(args, '--handler-dir');
     const arch = option(args, '--arch');
@@ -31,7 +41,7 @@ async function main(args: readonly string[]): Promise<void> {
     const zip = option(args, '--package-zip');
     const version = option(args, '--package-version');
     const pkg = zip !== undefined && version !== undefined ? { kind: 'zip' as const, path: zip, version } : undefined;
-    console.log(formatTable(await runE2eEnableBench({ runs: Number(option(args, '--e2e-runs') ?? 3), pkg })));
+    for (const table of await runE2eEnableBench({ runs: Number(option(args, '--e2e-runs') ?? 21), pkg })) console.log(formatTable(table));
   }
 }
 

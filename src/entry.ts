@@ -20,6 +20,7 @@ if (appliedSeq === undefined) {
       resourcesDir: fileURLToPath(new URL('../../resources', import.meta.url)),
       out: (text) => process.stdout.write(text),
       err: (text) => process.stderr.write(text),
+      memoryUsage: () => process.memoryUsage(),
     },
     system,
   );

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import { loadActions } from './actions/index.js';
 import { createProgram, isCommanderExit, type HandlerOperation, type HandlerOptions } from './cli.js';
 import { VmaccessError, isVmaccessError } from './errors.js';
 import { isSafeUsername } from './config/passwd.js';
@@ -31,6 +30,8 @@ export interface ProcessContext {
   resourcesDir?: string;
   out(text: string): void;
   err(text: string): void;
+  /** Resident and heap bytes now, for the per-phase memory records of enable. */
+  memoryUsage?: () => { rss: number; heapUsed: number };
 }
 
 const DEFAULT_HANDLER_NAME = 'Microsoft.OSTCExtensions.VMAccessForLinux';
@@ -98,10 +99,11 @@ async function runLifecycle(operation: HandlerOperation, options: HandlerOptions
     system,
     logger,
     paths: defaultSystemPaths(),
-    loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
+    loadActions: async (request) => (await import('./actions/index.js')).loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }, request),
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
     loginPath: createLoginPathService(),
+    ...(proc.memoryUsage === undefined ? {} : { memoryUsage: proc.memoryUsage }),
   };
   const agentVariables: Record<string, string | undefined> = {};
   for (const name of AGENT_VARIABLES) agentVariables[name] = proc.env[name];
@@ -143,7 +145,7 @@ async function runPlan(requestFile: string, options: HandlerOptions, system: Sys
     system,
     logger: createSilentLogger(),
     paths: defaultSystemPaths(),
-    loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
+    loadActions: async (request) => (await import('./actions/index.js')).loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }, request),
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
   };
@@ -163,7 +165,7 @@ async function runDiagnose(options: HandlerOptions, system: System, proc: Proces
     system,
     logger: createSilentLogger(),
     paths: defaultSystemPaths(),
-    loadActions: () => loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
+    loadActions: async (request) => (await import('./actions/index.js')).loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }, request),
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
   };

@@ -1,4 +1,6 @@
+import type { VmaccessRequest } from '../settings/request.js';
 import type { Action } from './action.js';
+import { wantsDisk, wantsSsh, wantsUnlock, wantsUser } from './wants.js';
 
 export interface ActionOptions {
   /** The package's resources/ folder (sshd_config templates). */
@@ -9,14 +11,17 @@ export interface ActionOptions {
  * The actions in the order they run: disks first (independent of accounts), then
  * accounts and unlock (which may ask for SSH changes), then the SSH server, which applies every
  * collected SSH change at once. Loaded on demand: each is its own chunk of the
- * bundle, so commands that run no action never parse them.
+ * bundle, so commands that run no action never parse them, and with a request only
+ * the actions it needs are loaded (a password reset never parses the disk code).
  */
-export async function loadActions(options: ActionOptions = {}): Promise<Action[]> {
-  const [{ createDiskAction }, { createUserAction }, { createUnlockAction }, { createSshAction }] = await Promise.all([
-    import('./disk/disk.js'),
-    import('./accounts/user.js'),
-    import('./unlock/unlock.js'),
-    import('./ssh/ssh.js'),
+export async function loadActions(options: ActionOptions = {}, request?: VmaccessRequest): Promise<Action[]> {
+  const needed = (wants: (request: VmaccessRequest) => boolean): boolean => request === undefined || wants(request);
+  const [disk, user, unlock, ssh] = await Promise.all([
+    needed(wantsDisk) ? import('./disk/disk.js').then(({ createDiskAction }) => createDiskAction()) : undefined,
+    needed(wantsUser) ? import('./accounts/user.js').then(({ createUserAction }) => createUserAction()) : undefined,
+    needed(wantsUnlock) ? import('./unlock/unlock.js').then(({ createUnlockAction }) => createUnlockAction()) : undefined,
+    needed(wantsSsh) ? import('./ssh/ssh.js').then(({ createSshAction }) => createSshAction(options.resourcesDir === undefined ? {} : { resourcesDir: options.resourcesDir })) : undefined,
   ]);
-  return [createDiskAction(), createUserAction(), createUnlockAction(), createSshAction(options.resourcesDir === undefined ? {} : { resourcesDir: options.resourcesDir })];
+  const loaded: (Action | undefined)[] = [disk, user, unlock, ssh];
+  return loaded.filter((action): action is Action => action !== undefined);
 }

@@ -68,6 +68,13 @@ async function recoverInterrupted(runtime: Runtime, agentLibDir: string): Promis
   return outcomes.map(toSubstatus);
 }
 
+/** Memory at a phase of enable, in MiB, for the log (npm run bench reads it). */
+function memoryOf(runtime: Runtime): { rssMiB?: number; heapMiB?: number } {
+  const usage = runtime.memoryUsage?.();
+  if (usage === undefined) return {};
+  return { rssMiB: Math.round(usage.rss / 104_857.6) / 10, heapMiB: Math.round(usage.heapUsed / 104_857.6) / 10 };
+}
+
 export async function enable(runtime: Runtime, invocation: Invocation): Promise<number> {
   const { system, logger } = runtime;
   const { environment } = invocation;
@@ -101,7 +108,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     if (outcome.complete) await writeMrseq(system, environment.handlerDir, seq);
     await invocation.events.emit({ taskName: 'Enable', level: failed ? 'Error' : 'Informational', message: `seq ${seq}: ${outcome.message}` });
     runtime.print(failed ? `enable failed [${outcome.code}]` : outcome.status === 'warning' ? 'enable succeeded with warnings' : 'enable succeeded');
-    logger.info({ seq, code: outcome.code, complete: outcome.complete }, 'enable finished');
+    logger.info({ seq, code: outcome.code, complete: outcome.complete, ...memoryOf(runtime) }, 'enable finished');
     return failed ? 1 : 0;
   };
   const fail = (error: VmaccessError, substatus: Substatus[] = []): Promise<number> =>
@@ -116,7 +123,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
   }
   let state: SequenceState | undefined;
   try {
-    logger.info({ seq }, 'enable started');
+    logger.info({ seq, ...memoryOf(runtime) }, 'enable started');
     state = await readSequenceState(system, environment, seq);
     const { settings } = state;
     digest = settings.digest;
@@ -146,18 +153,16 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       },
       handlerName,
     );
-    // Only now that there is work to do: the schema (zod), decryption and the dispatcher.
-    const [{ decryptProtectedSettings }, { parseRequest }, { dispatch }, { createAuditTrail }] = await Promise.all([
-      import('../settings/protected-settings.js'),
-      import('../settings/schema.js'),
-      import('./dispatch.js'),
-      import('./audit.js'),
-    ]);
-    const protectedSettings =
-      settings.protectedSettings === undefined
-        ? {}
-        : await decryptProtectedSettings(system, settings.protectedSettings, settings.thumbprint, { agentLibDir: invocation.agentLibDir });
-    const request = parseRequest(settings.publicSettings, protectedSettings, { today: today(system.now()), now: system.now() });
+    // Only now that there is work to do. openssl decrypts while the schema (zod), the
+    // dispatcher and the audit trail load; the actions load once the request says which ones it needs.
+    const decrypting = import('../settings/protected-settings.js').then(({ decryptProtectedSettings }) =>
+      settings.protectedSettings === undefined ? {} : decryptProtectedSettings(system, settings.protectedSettings, settings.thumbprint, { agentLibDir: invocation.agentLibDir }),
+    );
+    // Awaited below; until then a failure must not count as unhandled.
+    decrypting.catch(() => undefined);
+    const [{ parseRequest }, { dispatch }, { createAuditTrail }] = await Promise.all([import('../settings/schema.js'), import('./dispatch.js'), import('./audit.js')]);
+    const request = parseRequest(settings.publicSettings, await decrypting, { today: today(system.now()), now: system.now() });
+    logger.info({ seq, ...memoryOf(runtime) }, 'request decrypted and validated');
     const warnings: Substatus[] = request.warnings.map((warning) => ({ name: 'settings', status: 'warning', code: 0, message: warning }));
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
@@ -169,7 +174,9 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
       return await finish({ code: undefined, status: report.status, message: report.message, substatus: [...warnings, ...report.substatus], complete: true });
     }
     const audit = createAuditTrail(system, runtime.paths, { seq, onError: (error: unknown) => logger.warn({ err: error }, 'audit trail not written') });
-    const result = await dispatch(await runtime.loadActions(), request, context, audit);
+    const actions = await runtime.loadActions(request);
+    logger.info({ seq, actions: actions.map((action) => action.name), ...memoryOf(runtime) }, 'actions loaded');
+    const result = await dispatch(actions, request, context, audit);
     const substatus = [...warnings, ...result.substatus];
     const firstFailure = result.failures[0];
     if (firstFailure !== undefined) {

@@ -13,13 +13,18 @@ export interface Runtime {
   system: System;
   logger: Logger;
   paths: SystemPaths;
-  /** The actions, loaded on first use so that a no-op enable never parses them. */
-  loadActions(): Promise<Action[]>;
+  /**
+   * The actions, loaded on first use so that a no-op enable never parses them; given a
+   * request, only those it needs.
+   */
+  loadActions(request?: VmaccessRequest): Promise<Action[]>;
   pid: number;
   /** Short lines for the agent's captured stdout (it keeps 3200 bytes): never secrets. */
   print(line: string): void;
   /** The login-path engine (src/actions/login-path); the composition root wires the real one. */
   loginPath?: LoginPathService;
+  /** Resident and heap bytes now (the process's), when the composition root provides it. */
+  memoryUsage?: () => { rss: number; heapUsed: number };
 }
 
 export interface LoginPathService {

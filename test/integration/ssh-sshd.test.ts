@@ -167,7 +167,8 @@ function action(root: string): ReturnType<typeof driveFromRequest> {
     sshdExtraArgs: ['-h', hostKey],
     resourcesDir: path.join(REPO, 'resources'),
     pidFiles: [path.join(root, 'run', 'sshd.pid')],
-    verify: { settleMs: 0, attempts: 1, delayMs: 0, probeTimeoutMs: 100, sleep: () => Promise.resolve() },
+    // The service commands are recorded, not run: no sshd re-opens its sockets here.
+    verify: { settleMs: 0, attempts: 1, delayMs: 0, probeTimeoutMs: 100, sleep: () => Promise.resolve(), observeListeners: false },
   }));
 }
 

@@ -16,6 +16,7 @@ import { recordGrant, settleGrant } from '../access/access-plan.js';
 import type { StagedSudoers } from './user-sudoers.js';
 import { describeKeys, emptyParts, otherKeyFiles, planAccount, planRemoval, plural } from './user-plan.js';
 import type { AccountDetail, PlanParts, PlannedKeys, Refusal, RemovalDetail, UserDetail, UserStep } from './user-plan.js';
+import { wantsUser } from '../wants.js';
 
 /**
  * The `user` action: create or reset a sudo account (password, expiry, SSH keys) or
@@ -242,7 +243,7 @@ export interface UserActionOptions {
 export function createUserAction(options: UserActionOptions = {}): PlannedAction<UserDetail> {
   return {
     name: 'user',
-    wants: (request) => request.account !== undefined || request.removeUser !== undefined,
+    wants: wantsUser,
     async plan(request: VmaccessRequest, context: ActionContext): Promise<ActionPlan<UserDetail>> {
       const all = emptyParts();
       const detail: UserDetail = {};

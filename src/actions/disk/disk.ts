@@ -12,6 +12,7 @@ import type { DiskPlanParts } from './disk-plan.js';
 import { runDiskRepair } from './disk-repair.js';
 import type { ProtectionContext, RepairTarget } from './disk-target.js';
 import { protectionReason, resolveDiskName } from './disk-target.js';
+import { wantsDisk } from '../wants.js';
 
 export interface DiskActionOptions {
   /** Time for the whole disk action; the agent's limit for enable is 300 s. Default 240 s. */
@@ -64,7 +65,7 @@ export function createDiskAction(options: DiskActionOptions = {}): PlannedAction
 
   return {
     name: 'disk',
-    wants: (request) => request.disk !== undefined,
+    wants: wantsDisk,
 
     async plan(request: VmaccessRequest, context: ActionContext): Promise<ActionPlan<DiskDetail>> {
       const disk = request.disk;

@@ -15,7 +15,9 @@ import type { SshdRunner } from './ssh-candidate.js';
 import { OWN_DROP_IN, PROBE_USER, journalDir } from './ssh-setup.js';
 import type { Layout } from './ssh-setup.js';
 import type { ChangeSet } from './ssh-tree.js';
-import { confirmSshdUp, decideServiceControl, detectServiceFacts, probeEndpoints, runServiceCommands } from './sshd-service.js';
+import { confirmSshdReady, snapshotListeners } from './sshd-readiness.js';
+import type { Readied } from './sshd-readiness.js';
+import { decideServiceControl, detectServiceFacts, probeEndpoints, runServiceCommands } from './sshd-service.js';
 import type { Endpoint, ServiceDecision, VerifyOptions } from './sshd-service.js';
 import { RESTART_TIMING, restartSshd } from './sshd-restart.js';
 import type { RestartTiming } from './sshd-restart.js';
@@ -122,13 +124,15 @@ async function rollBack(tx: Transaction, undo: UndoRecord, what: string, listenC
   const failedRestore = await undo.restore();
   const facts = await detectServiceFacts(system, profile, pidFiles);
   const back = decideServiceControl(facts, { configChanged: undo.paths.length > 0, listenChanged, ensureRunning: true, unmask: false }, tx.runner.sshd);
+  const before = await snapshotListeners(system);
   await runServiceCommands(system, back.commands);
   // Where the restored configuration listens, as sshd itself reports it.
   const restored = await liveConfiguration(system, tx.runner, tx.layout.mainPath)
     .effective({ user: PROBE_USER })
     .catch(() => undefined);
   const ports = restored === undefined ? ['22'] : listeningPorts(restored.getAll('port'), restored.getAll('listenaddress')).map(String);
-  const again = await confirmSshdUp(system, profile, pidFiles, probeEndpoints(restored?.getAll('listenaddress') ?? [], ports), tx.verify);
+  const endpoints = probeEndpoints(restored?.getAll('listenaddress') ?? [], ports);
+  const again = await confirmSshdReady(system, profile, pidFiles, { readiness: back.commands.length === 0 ? 'now' : (back.readiness ?? 'settle'), before, endpoints }, tx.verify);
   await undo.close();
   const restoredText = undo.paths.length > 0 ? `restored ${undo.paths.join(', ')}` : 'no file had changed';
   return {
@@ -156,18 +160,24 @@ export async function controlService(tx: Transaction, undo: UndoRecord, step: Se
     return { name: 'sshd', result: decision.leftStopped === true ? 'warning' : 'unchanged', message: `sshd was not reloaded: ${decision.reason}.` };
   }
   tx.logger.info({ step: 'sshd', action: decision.action, commands: decision.commands, reason: decision.reason }, 'sshd service control');
+  const clock = tx.verify.clock ?? (() => performance.now());
+  // The listening sockets as they are before sshd is signalled: the new sshd's are others.
+  const before = await snapshotListeners(tx.system);
+  const signalled = clock();
   const restartSteps: string[] = [];
   let failure = await runServiceCommands(tx.system, decision.commands);
   if (failure === undefined && decision.restart !== undefined) {
     failure = await restartSshd(tx.system, decision.restart, tx.pidFiles, { ...RESTART_TIMING, ...tx.restartTiming, sleep: tx.verify.sleep }, restartSteps);
     tx.logger.info({ step: 'sshd', restart: restartSteps }, 'sshd restarted');
   }
+  const serviceMs = clock() - signalled;
   const touched = decision.commands.length > 0 || decision.restart !== undefined;
-  // The settle time is for a daemon that was just signalled or started; when nothing was
-  // sent to sshd it only costs seconds.
-  const options = touched ? tx.verify : { ...tx.verify, settleMs: 0 };
-  const answered = failure === undefined ? await confirmSshdUp(tx.system, tx.profile, tx.pidFiles, step.endpoints, options) : { ok: false, detail: `${failure.command} failed (${failure.detail})` };
-  tx.logger.info({ step: 'sshd', ok: answered.ok, detail: answered.detail }, 'sshd verified');
+  const answered: Readied =
+    failure === undefined
+      ? await confirmSshdReady(tx.system, tx.profile, tx.pidFiles, { readiness: touched ? (decision.readiness ?? 'settle') : 'now', before, endpoints: step.endpoints }, tx.verify)
+      : { ok: false, detail: `${failure.command} failed (${failure.detail})`, waitedMs: 0, basis: 'service command failed' };
+  const round = (value: number): number => Math.round(value * 10) / 10;
+  tx.logger.info({ step: 'sshd', ok: answered.ok, detail: answered.detail, basis: answered.basis, serviceMs: round(serviceMs), readyMs: round(answered.waitedMs), signalToVerifiedMs: round(clock() - signalled) }, 'sshd verified');
   if (!answered.ok) return rollBack(tx, undo, answered.detail, step.listenChanged);
   await undo.close();
   const how = restartSteps.length > 0 ? ` [${restartSteps.join('; ')}]` : '';

@@ -5,6 +5,7 @@ import { recoverInterruptedChange } from './ssh-recovery.js';
 import { planSsh } from './ssh-plan.js';
 import type { SshPlanDetail } from './ssh-plan.js';
 import type { SshActionOptions } from './ssh-setup.js';
+import { wantsSsh } from '../wants.js';
 
 export { OWN_DROP_IN, PROBE_USER } from './ssh-setup.js';
 export type { SshActionOptions } from './ssh-setup.js';
@@ -19,7 +20,7 @@ export type { SshActionOptions } from './ssh-setup.js';
 export function createSshAction(options: SshActionOptions = {}): PlannedAction<SshPlanDetail> {
   return {
     name: 'ssh',
-    wants: (request) => request.resetSsh || request.restoreBackupSsh || request.account?.password !== undefined || request.unlock?.password !== undefined || request.removeUser !== undefined,
+    wants: wantsSsh,
     plan: (request, context) => planSsh(intentOf(request, context.ssh), context, options),
     apply: (plan, context) => applySshPlan(plan, context, options),
     recover: (context) => recoverInterruptedChange(context, options),

@@ -16,6 +16,8 @@ export interface ServiceFacts {
   init: InitSystem;
   /** systemd service unit that runs sshd (ssh.service or sshd.service). */
   unit?: string;
+  /** The unit's Type= (notify-reload: `systemctl reload` returns when the reload is done). */
+  unitType?: string;
   unitActive: boolean;
   unitMasked: boolean;
   /** systemd socket unit that activates sshd, when it is enabled or active. */
@@ -55,6 +57,15 @@ export interface ServiceCommand {
 
 export type ServiceAction = 'none' | 'reload' | 'start' | 'restart';
 
+/**
+ * How to know the commands have taken effect: `listeners` — sshd's own listening
+ * sockets are replaced (SIGHUP re-exec, start, restart, a restarted socket unit);
+ * `returned` — systemctl returns only when a notify-reload unit has finished
+ * reloading; `settle` — a socket unit keeps the sockets and systemctl returns early,
+ * so nothing observable changes: look twice, settleMs apart.
+ */
+export type Readiness = 'listeners' | 'returned' | 'settle';
+
 export interface ServiceDecision {
   action: ServiceAction;
   commands: ServiceCommand[];
@@ -64,6 +75,15 @@ export interface ServiceDecision {
   leftStopped?: boolean;
   /** Set for reset_ssh: after `commands` (preparation only), restart sshd this way. */
   restart?: RestartTarget;
+  readiness?: Readiness;
+}
+
+/** Which readiness signal the decided commands give (see Readiness). */
+export function readinessOf(facts: ServiceFacts, decision: ServiceDecision): Readiness {
+  const reloadsUnit = decision.commands.some((command) => command.file === 'systemctl' && command.args[0] === 'reload');
+  if (facts.init !== 'systemd' || facts.socket === undefined || !reloadsUnit) return 'listeners';
+  // The socket unit holds the listening sockets across the service's reload.
+  return facts.unitType === 'notify-reload' ? 'returned' : 'settle';
 }
 
 export function isRunning(facts: ServiceFacts): boolean {
@@ -79,7 +99,11 @@ const systemctl = (...args: string[]): ServiceCommand => ({ file: 'systemctl', a
  * `daemon-reload` only prepare it.
  */
 export function decideServiceControl(facts: ServiceFacts, change: ServiceChange, sshd: string): ServiceDecision {
-  if (change.restart === true) return decideRestart(facts, change, sshd);
+  const decision = change.restart === true ? decideRestart(facts, change, sshd) : decideCommands(facts, change, sshd);
+  return { ...decision, readiness: readinessOf(facts, decision) };
+}
+
+function decideCommands(facts: ServiceFacts, change: ServiceChange, sshd: string): ServiceDecision {
   const running = isRunning(facts);
   const listening = running || (facts.init === 'systemd' && facts.socket !== undefined && facts.socketActive);
   if (!change.configChanged && listening) return { action: 'none', commands: [], reason: 'nothing changed and sshd is listening' };
@@ -176,6 +200,7 @@ interface UnitState {
   loadState: string;
   activeState: string;
   unitFileState: string;
+  type: string;
 }
 
 function parseSystemctlShow(text: string): UnitState[] {
@@ -192,6 +217,7 @@ function parseSystemctlShow(text: string): UnitState[] {
         loadState: fields.get('LoadState') ?? '',
         activeState: fields.get('ActiveState') ?? '',
         unitFileState: fields.get('UnitFileState') ?? '',
+        type: fields.get('Type') ?? '',
       };
     })
     .filter((unit) => unit.id !== '');
@@ -222,13 +248,14 @@ export async function detectServiceFacts(system: System, profile: DistroProfile,
   // sd_booted(3): systemd is the running init exactly when this directory exists.
   if ((await system.stat('/run/systemd/system'))?.type === 'directory') {
     const units = [...profile.serviceUnits, ...profile.socketUnits];
-    const shown = await system.run('systemctl', ['show', '--property=Id,LoadState,ActiveState,UnitFileState', ...units], { timeoutMs: 20_000 });
+    const shown = await system.run('systemctl', ['show', '--property=Id,LoadState,ActiveState,UnitFileState,Type', ...units], { timeoutMs: 20_000 });
     if (shown.started && shown.exitCode === 0) {
       const states = parseSystemctlShow(shown.stdout);
       const facts: ServiceFacts = { ...base, init: 'systemd' };
       const service = states.find((state) => state.id.endsWith('.service') && state.loadState !== 'not-found');
       if (service !== undefined) {
         facts.unit = service.id;
+        if (service.type !== '') facts.unitType = service.type;
         facts.unitActive = service.activeState === 'active' || service.activeState === 'reloading';
         facts.unitMasked = service.loadState === 'masked' || service.unitFileState.startsWith('masked');
         if (service.activeState === 'failed') facts.failedUnits = [service.id];
@@ -300,12 +327,20 @@ export function probeEndpoints(listenAddresses: readonly string[], ports: readon
 }
 
 export interface VerifyOptions {
-  /** Wait this long after a reload/start before the first look, and between the two looks. */
+  /** `settle` readiness only: wait this long after a reload/start before the first look, and between the two looks. */
   settleMs: number;
   attempts: number;
   delayMs: number;
   probeTimeoutMs: number;
   sleep: (ms: number) => Promise<void>;
+  /** Between two looks while waiting for sshd's new listeners and banner (default 2 ms). */
+  pollMs?: number;
+  /** The whole wait for one confirmation, from the end of the service commands (default 20 s). */
+  deadlineMs?: number;
+  /** Monotonic milliseconds (default performance.now). */
+  clock?: () => number;
+  /** false: the service commands do not touch a real sshd (tests that record them), so wait as `settle`. */
+  observeListeners?: boolean;
 }
 
 export interface Verification {

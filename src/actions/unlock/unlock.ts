@@ -6,6 +6,7 @@ import type { ActionContext, ActionPlan, StepOutcome } from '../plan.js';
 import { setPassword } from '../accounts/account-commands.js';
 import { planUnlock, stepName } from './unlock-plan.js';
 import type { UnlockChange, UnlockDetail } from './unlock-plan.js';
+import { wantsUnlock } from '../wants.js';
 
 /**
  * The `unlock` action (an extension of the original's contract): runs exactly the
@@ -74,7 +75,7 @@ async function applyUnlock(plan: ActionPlan<UnlockDetail>, context: ActionContex
 export function createUnlockAction(): PlannedAction<UnlockDetail> {
   return {
     name: 'unlock',
-    wants: (request: VmaccessRequest) => request.unlock !== undefined,
+    wants: wantsUnlock,
     plan: (request: VmaccessRequest, context: ActionContext) => planUnlock(request.unlock!, context),
     apply: applyUnlock,
   };

@@ -1,0 +1,94 @@
+import { realpathSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Sandbox } from '../test/sandbox/sandbox.js';
+
+/**
+ * Which external programs an enable runs, counted with strace -f over the agent's
+ * command (a separate, untimed run: ptrace slows everything it follows). This machine's
+ * strace runs inside the sandbox through the sandbox's own dynamic loader, with only
+ * the libraries the sandbox lacks (libunwind) given on --library-path, so no child of
+ * the handler sees a changed environment.
+ */
+
+const HOST_STRACE = '/usr/bin/strace';
+const INSIDE_DIR = '/opt/vmaccess-bench/strace';
+export const STRACE_OUTPUT = '/run/vmaccess-bench-strace.out';
+const EXTRA_LIBRARIES = ['libunwind-ptrace.so.0', 'libunwind-x86_64.so.8', 'libunwind.so.8'];
+const LIBRARY_DIR = '/lib/x86_64-linux-gnu';
+
+/** The argv prefix that runs a command under strace in this sandbox, or undefined when that cannot work here. */
+export async function straceIn(sandbox: Sandbox): Promise<string[] | undefined> {
+  if (process.arch !== 'x64') return undefined;
+  try {
+    await sandbox.bindHostPath(HOST_STRACE, `${INSIDE_DIR}/strace`);
+    for (const library of EXTRA_LIBRARIES) await sandbox.bindHostPath(realpathSync(path.join(LIBRARY_DIR, library)), `${INSIDE_DIR}/lib/${library}`);
+  } catch {
+    return undefined;
+  }
+  const prefix = ['/lib64/ld-linux-x86-64.so.2', '--library-path', `${INSIDE_DIR}/lib`, `${INSIDE_DIR}/strace`, '-f', '-qq', '-s', '48', '-e', 'trace=execve,clone,clone3,fork,vfork', '-o', STRACE_OUTPUT];
+  const probe = await sandbox.exec([...prefix, 'true']);
+  return probe.exitCode === 0 ? prefix : undefined;
+}
+
+export interface ProgramCount {
+  /** Programs node itself started (the handler's system.run calls), as `name first-argument`. */
+  byHandler: string[];
+  /** Every successful execve in the tree, the shim and node included. */
+  totalExecs: number;
+}
+
+const LINE = /^(\d+)\s+(.*)$/;
+
+/** Reads `strace -f -o` output (one `pid call(...) = result` per line, split calls resumed later). */
+export function countPrograms(text: string): ProgramCount {
+  const parent = new Map<number, number>();
+  const leader = new Map<number, number>();
+  const program = new Map<number, string>();
+  const pendingExec = new Map<number, string>();
+  const pendingClone = new Map<number, string>();
+  const byHandler: string[] = [];
+  let totalExecs = 0;
+  const groupOf = (pid: number): number => leader.get(pid) ?? pid;
+  const describe = (call: string): string => {
+    const file = /execve\("([^"]*)"/.exec(call)?.[1] ?? '?';
+    const first = /execve\("[^"]*", \["[^"]*"(?:, "([^"]*)")?/.exec(call)?.[1];
+    return first === undefined ? path.basename(file) : `${path.basename(file)} ${first}`;
+  };
+  const execDone = (pid: number, call: string): void => {
+    totalExecs += 1;
+    const name = describe(call);
+    const from = parent.get(pid);
+    // A process's first program, started by node: one system.run of the handler.
+    if (!program.has(pid) && from !== undefined && /^(node|ld-linux)/.test(program.get(groupOf(from)) ?? '')) byHandler.push(name);
+    program.set(pid, name);
+  };
+  for (const raw of text.split('\n')) {
+    const match = LINE.exec(raw);
+    if (match === null) continue;
+    const pid = Number(match[1]);
+    const call = match[2] ?? '';
+    if (call.startsWith('execve(')) {
+      if (call.endsWith('<unfinished ...>')) pendingExec.set(pid, call);
+      else if (/\) = 0$/.test(call)) execDone(pid, call);
+      continue;
+    }
+    if (call.startsWith('<... execve resumed>')) {
+      if (/\) = 0$/.test(call) && pendingExec.has(pid)) execDone(pid, pendingExec.get(pid) ?? '');
+      pendingExec.delete(pid);
+      continue;
+    }
+    if (/^(clone3?|v?fork)\(/.test(call) && call.endsWith('<unfinished ...>')) {
+      pendingClone.set(pid, call);
+      continue;
+    }
+    const forked = /^(?:<\.\.\. )?(clone3?|v?fork)\b.*= (\d+)$/.exec(call);
+    if (forked !== null) {
+      const child = Number(forked[2]);
+      const whole = call.startsWith('<...') ? `${pendingClone.get(pid) ?? ''} ${call}` : call;
+      pendingClone.delete(pid);
+      parent.set(child, pid);
+      if (whole.includes('CLONE_THREAD')) leader.set(child, groupOf(pid));
+    }
+  }
+  return { byHandler, totalExecs };
+}
