@@ -140,8 +140,10 @@ async function runLifecycle(operation: HandlerOperation, options: HandlerOptions
   }
 }
 
-async function runPlan(requestFile: string, options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
-  const runtime: Runtime = {
+
+/** The runtime of the read-only commands (plan, diagnose): no log file, output to stdout. */
+function readOnlyRuntime(system: System, proc: ProcessContext): Runtime {
+  return {
     system,
     logger: createSilentLogger(),
     paths: defaultSystemPaths(),
@@ -149,6 +151,10 @@ async function runPlan(requestFile: string, options: HandlerOptions, system: Sys
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
   };
+}
+
+async function runPlan(requestFile: string, options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
+  const runtime = readOnlyRuntime(system, proc);
   try {
     return await (await import('./lifecycle/plan.js')).plan(runtime, path.resolve(proc.cwd, requestFile), options.agentLibDir ?? '/var/lib/waagent', {
       json: options.json === true,
@@ -161,14 +167,7 @@ async function runPlan(requestFile: string, options: HandlerOptions, system: Sys
 }
 
 async function runDiagnose(options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
-  const runtime: Runtime = {
-    system,
-    logger: createSilentLogger(),
-    paths: defaultSystemPaths(),
-    loadActions: async (request) => (await import('./actions/index.js')).loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }, request),
-    pid: proc.pid,
-    print: (line) => proc.out(`${line}\n`),
-  };
+  const runtime = readOnlyRuntime(system, proc);
   if (options.user !== undefined && !isSafeUsername(options.user)) {
     proc.err('diagnose: --user must be a login name\n');
     return 2;

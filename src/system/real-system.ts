@@ -80,6 +80,23 @@ async function statWith(fn: typeof fs.stat, target: string): Promise<FileInfo | 
   }
 }
 
+
+/** rename(2) a finished temporary file over `target` (removing it if that fails), then fsync the folder so the rename survives a crash. */
+async function renameIntoPlace(temp: string, target: string): Promise<void> {
+  try {
+    await fs.rename(temp, target);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw error;
+  }
+  const dirHandle = await fs.open(path.dirname(target), fsConstants.O_RDONLY);
+  try {
+    await dirHandle.sync();
+  } finally {
+    await dirHandle.close();
+  }
+}
+
 export function createRealSystem(): System {
   return {
     async run(file, args, options: RunOptions = {}): Promise<RunResult> {
@@ -156,18 +173,7 @@ export function createRealSystem(): System {
         throw error;
       }
       await handle.close();
-      try {
-        await fs.rename(temp, target);
-      } catch (error) {
-        await fs.rm(temp, { force: true });
-        throw error;
-      }
-      const dirHandle = await fs.open(dir, fsConstants.O_RDONLY);
-      try {
-        await dirHandle.sync();
-      } finally {
-        await dirHandle.close();
-      }
+      await renameIntoPlace(temp, target);
     },
 
     async createExclusive(target, data, options: WriteOptions = {}) {
@@ -211,18 +217,7 @@ export function createRealSystem(): System {
       tempCounter += 1;
       const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.${tempCounter}.lnk`);
       await fs.symlink(linkTarget, temp);
-      try {
-        await fs.rename(temp, target);
-      } catch (error) {
-        await fs.rm(temp, { force: true });
-        throw error;
-      }
-      const dirHandle = await fs.open(dir, fsConstants.O_RDONLY);
-      try {
-        await dirHandle.sync();
-      } finally {
-        await dirHandle.close();
-      }
+      await renameIntoPlace(temp, target);
     },
 
     async mkdir(target, options = {}) {
