@@ -94,7 +94,8 @@ function guardedSystem(root: string, serviceCalls: string[]): System {
     // daemon writes a pid file naming a pretend sshd (nothing is started on this machine).
     stat: (target) => (target === '/run/systemd/system' || target.startsWith('/etc/init.d/') ? Promise.resolve(undefined) : real.stat(target)),
     readText: (target) => (target === `/proc/${FAKE_PID}/comm` ? Promise.resolve('sshd\n') : real.readText(target)),
-    isProcessAlive: (pid) => Promise.resolve(pid === FAKE_PID),
+    // The pretend sshd lives while its pid file names it.
+    isProcessAlive: (pid) => Promise.resolve(pid === FAKE_PID && existsSync(path.join(root, 'run', 'sshd.pid'))),
     run(file, args, options) {
       if (file === wrapper || file === 'ssh-keygen') {
         if (file === wrapper && args.length === 0) {
@@ -107,6 +108,14 @@ function guardedSystem(root: string, serviceCalls: string[]): System {
       }
       if (file === 'kill' && args.join(' ') === `-HUP ${FAKE_PID}`) {
         serviceCalls.push('reload sshd');
+        return Promise.resolve({ exitCode: 0, stdout: '', stderr: '', timedOut: false, started: true });
+      }
+      if (file === 'kill' && args[1] === String(FAKE_PID) && ['-TERM', '-KILL', '-CONT'].includes(args[0] ?? '')) {
+        // A stop of the no-init restart: TERM ends the pretend sshd (CONT is a no-op).
+        if (args[0] !== '-CONT') {
+          serviceCalls.push('stop sshd');
+          rmSync(path.join(root, 'run', 'sshd.pid'), { force: true });
+        }
         return Promise.resolve({ exitCode: 0, stdout: '', stderr: '', timedOut: false, started: true });
       }
       serviceCalls.push([file, ...args].join(' '));

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { verifyOptions } from '../../src/actions/ssh/ssh-apply.js';
 import { profileFor } from '../../src/actions/ssh/distro.js';
 import { awaitNewListeners, confirmSshdReady, parseProcNetListeners, snapshotListeners } from '../../src/actions/ssh/sshd-readiness.js';
 import { decideServiceControl } from '../../src/actions/ssh/sshd-service.js';
@@ -151,5 +152,13 @@ describe('which readiness signal a decision gives', () => {
     ['socket unit holds the sockets, Type=notify', { ...base, socket: 'ssh.socket', socketActive: true, unitType: 'notify' }, 'settle'],
   ])('%s', (_name, facts, readiness) => {
     expect(decideServiceControl(facts, change, '/usr/sbin/sshd').readiness).toBe(readiness);
+  });
+});
+
+describe('the ssh action hands its verify options on', () => {
+  test('every option given reaches the readiness wait (observeListeners, deadline, clock, poll)', () => {
+    const time = fakeTime();
+    const given: VerifyOptions = { settleMs: 1, attempts: 2, delayMs: 3, probeTimeoutMs: 4, sleep: time.sleep, pollMs: 5, deadlineMs: 6, clock: time.clock, observeListeners: false };
+    expect(verifyOptions({ verify: given })).toEqual(given);
   });
 });

@@ -22,13 +22,17 @@ import type { Validated } from './ssh-validation.js';
  * the change transaction, the firewall, one service action and its confirmation.
  */
 
-function verifyOptions(options: SshActionOptions): VerifyOptions {
+export function verifyOptions(options: SshActionOptions): VerifyOptions {
   return {
     settleMs: options.verify?.settleMs ?? 1_000,
     attempts: options.verify?.attempts ?? 40,
     delayMs: options.verify?.delayMs ?? 250,
     probeTimeoutMs: options.verify?.probeTimeoutMs ?? 2_000,
     sleep: options.verify?.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    pollMs: options.verify?.pollMs,
+    deadlineMs: options.verify?.deadlineMs,
+    clock: options.verify?.clock,
+    observeListeners: options.verify?.observeListeners,
   };
 }
 
