@@ -1,4 +1,4 @@
-import { authorizedKeyLineIdentity, formatAuthorizedKey, keyIdentity } from './ssh-public-key/index.js';
+import { authorizedKeyLineIdentity, expiryOptionOf, formatAuthorizedKey, keyIdentity, tryParseAuthorizedKeyLine, withExpiryOption } from './ssh-public-key/index.js';
 import type { SshPublicKey } from './ssh-public-key/index.js';
 
 /**
@@ -17,6 +17,8 @@ export interface AuthorizedKeysMerge {
   alreadyPresent: SshPublicKey[];
   /** Key lines dropped by remove_prior_keys. */
   removed: number;
+  /** Keys already there whose line took the request's expiry-time (its other options kept). */
+  expiryUpdated: SshPublicKey[];
 }
 
 /** Blob identities of every key line in an authorized_keys text. */
@@ -55,7 +57,7 @@ export function mergeAuthorizedKeys(existing: string | undefined, keys: readonly
     }
     const removed = [...previous].filter((identity) => !seen.has(identity)).length;
     const text = lines.length === 0 ? '' : `${lines.join('\n')}\n`;
-    return { text, changed: text !== before, added, alreadyPresent, removed };
+    return { text, changed: text !== before, added, alreadyPresent, removed, expiryUpdated: [] };
   }
 
   const present = authorizedKeyIdentities(before);
@@ -70,8 +72,33 @@ export function mergeAuthorizedKeys(existing: string | undefined, keys: readonly
     newLines.push(formatAuthorizedKey(key));
     added.push(key);
   }
-  if (newLines.length === 0) return { text: before, changed: false, added, alreadyPresent, removed: 0 };
-  const separator = before === '' || before.endsWith('\n') ? '' : '\n';
-  const text = `${before}${separator}${newLines.join('\n')}\n`;
-  return { text, changed: true, added, alreadyPresent, removed: 0 };
+  const { text: kept, updated: expiryUpdated } = refreshExpiry(before, alreadyPresent);
+  if (newLines.length === 0) return { text: kept, changed: kept !== before, added, alreadyPresent, removed: 0, expiryUpdated };
+  const separator = kept === '' || kept.endsWith('\n') ? '' : '\n';
+  const text = `${kept}${separator}${newLines.join('\n')}\n`;
+  return { text, changed: true, added, alreadyPresent, removed: 0, expiryUpdated };
+}
+
+/**
+ * A requested key with an expiry-time that is already in the file: its line takes that
+ * expiry (replacing one it had) and keeps its other options and comment, so the request's
+ * "this key ends at T" holds for it too. Keys requested without expiry leave lines alone.
+ */
+function refreshExpiry(text: string, present: readonly SshPublicKey[]): { text: string; updated: SshPublicKey[] } {
+  const wanted = new Map<string, { key: SshPublicKey; expiry: string }>();
+  for (const key of present) {
+    const expiry = expiryOptionOf(key.options);
+    if (expiry !== undefined) wanted.set(keyIdentity(key), { key, expiry });
+  }
+  if (wanted.size === 0) return { text, updated: [] };
+  const updated = new Set<SshPublicKey>();
+  const lines = text.split('\n').map((line) => {
+    const identity = authorizedKeyLineIdentity(line);
+    const want = identity === undefined ? undefined : wanted.get(identity);
+    const parsed = want === undefined ? undefined : tryParseAuthorizedKeyLine(line);
+    if (want === undefined || parsed === undefined || expiryOptionOf(parsed.options) === want.expiry) return line;
+    updated.add(want.key);
+    return formatAuthorizedKey({ ...parsed, options: withExpiryOption(parsed.options, want.expiry) });
+  });
+  return { text: lines.join('\n'), updated: [...updated] };
 }

@@ -78,21 +78,35 @@ scenario('unlock: a faillocked, expired, locked account with a nologin shell log
   proof('the same unlock again: unchanged');
 }, { timeoutMs: 420_000 });
 
-scenario('ssh_key_expiry: sshd accepts the key until its time and refuses it afterwards', async ({ sandbox, agent, proof }) => {
+scenario('ssh_key_expiry: sshd accepts the key until its time and refuses it afterwards (a new key, and one already there)', async ({ sandbox, agent, proof }) => {
   const key = await sandbox.generateKey('kim', 'ed25519');
+  const kept = await sandbox.generateKey('kit', 'ed25519');
+  // kit's key is there first, without an expiry (and with an option of its own).
+  const first = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: 'kit', ssh_key: kept.publicKey } });
+  expectEnable(first, 'success');
+  await sandbox.execOk(['sed', '-i', 's/^ssh-ed25519 /no-agent-forwarding ssh-ed25519 /', '/home/kit/.ssh/authorized_keys']);
   const expiry = new Date(Math.ceil((Date.now() + 45_000) / 1000) * 1000);
   const iso = expiry.toISOString().replace('.000Z', 'Z');
-  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: 'kim', ssh_key: key.publicKey, ssh_key_expiry: iso } });
+  const option = `expiry-time="${iso.replace(/[-:T]/g, '').replace('Z', '')}Z"`;
+  const outcome = await enableAgain(agent, first.handler, 1, { publicSettings: {}, protectedSettings: { username: 'kim', ssh_key: key.publicKey, ssh_key_expiry: iso } });
   expectEnable(outcome, 'success');
-  const keys = (await sandbox.readText('/home/kim/.ssh/authorized_keys')) ?? '';
-  expect(keys).toMatch(new RegExp(`^expiry-time="${iso.replace(/[-:T]/g, '').replace('Z', '')}Z" ssh-ed25519 `));
+  expect((await sandbox.readText('/home/kim/.ssh/authorized_keys')) ?? '').toMatch(new RegExp(`^${option} ssh-ed25519 `));
+  const again = await enableAgain(agent, first.handler, 2, { publicSettings: {}, protectedSettings: { username: 'kit', ssh_key: kept.publicKey, ssh_key_expiry: iso } });
+  expectEnable(again, 'success');
+  expect(substatus(again)['ssh_key']).toMatch(/1 key already there now carries the expiry/);
+  const kitKeys = ((await sandbox.readText('/home/kit/.ssh/authorized_keys')) ?? '').trim().split('\n');
+  expect(kitKeys).toHaveLength(1);
+  expect(kitKeys[0]).toMatch(new RegExp(`^${option},no-agent-forwarding ssh-ed25519 `));
+  proof(`kim's new key and kit's key already there both carry ${option} (kit's own option kept, no second line)`);
   if (Date.now() < expiry.getTime() - 5_000) {
     expect((await keyLoginWithSudo(sandbox, 'kim', key.privateKeyPath)).exitCode).toBe(0);
-    proof('before its time: key login + sudo');
+    expect((await keyLoginWithSudo(sandbox, 'kit', kept.privateKeyPath)).exitCode).toBe(0);
+    proof('before its time: key login + sudo for both');
   }
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiry.getTime() + 2_000 - Date.now())));
   expect((await sandbox.ssh('kim', { identityFile: key.privateKeyPath }, 'true')).exitCode).toBe(255);
-  proof(`after ${iso}: sshd refuses the key (255), nothing ran to revoke it`);
+  expect((await sandbox.ssh('kit', { identityFile: kept.privateKeyPath }, 'true')).exitCode).toBe(255);
+  proof(`after ${iso}: sshd refuses both keys (255), nothing ran to revoke them`);
 }, { timeoutMs: 300_000 });
 
 scenario('access_minutes: handlers/run expire takes back the account and its sudo line at the deadline, once', async ({ sandbox, agent, proof }) => {
@@ -164,4 +178,38 @@ scenario('systemd: the access-expiry timer itself revokes access at the deadline
   expect(await sandbox.exists('/etc/systemd/system/vmaccess-expire.timer')).toBe(false);
   expect((await sandbox.exec(['systemctl', 'is-active', 'vmaccess-expire.timer'])).stdout.trim()).not.toBe('active');
   proof('no grant left: timer and service units removed');
+}, { sandbox: { init: 'systemd' }, timeoutMs: 300_000 });
+
+scenario('systemd: a deadline that passes while the VM is off is revoked at the next boot', async ({ sandbox, agent, proof }) => {
+  const key = await sandbox.generateKey('rita', 'ed25519');
+  const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: 'rita', ssh_key: key.publicKey, access_minutes: 5 } });
+  expectEnable(outcome, 'success');
+  expect((await keyLoginWithSudo(sandbox, 'rita', key.privateKeyPath)).exitCode).toBe(0);
+  // A deadline 15 s away; the VM powers off before it and stays off until after it.
+  const deadline = new Date(Math.ceil((Date.now() + 15_000) / 1000) * 1000);
+  await setDeadline(sandbox, deadline);
+  const resched = await runExpire(sandbox, outcome.handler);
+  expect(resched.exitCode, resched.output).toBe(0);
+  expect((await sandbox.exec(['id', 'rita'])).exitCode).toBe(0);
+  const before = sandbox.initPid;
+  await sandbox.reboot({ downMs: Math.max(0, deadline.getTime() - Date.now()) + 5_000 });
+  expect(sandbox.initPid).not.toBe(before);
+  expect(Date.now()).toBeGreaterThan(deadline.getTime());
+  proof(`powered off before the deadline (${deadline.toISOString()}), booted again after it`);
+  let gone = false;
+  const booted = Date.now();
+  for (const until = booted + 120_000; Date.now() < until && !gone; ) {
+    gone = (await sandbox.exec(['id', 'rita'])).exitCode !== 0;
+    if (!gone) await new Promise((resolve) => setTimeout(resolve, 2_000));
+  }
+  const journal = await sandbox.exec(['journalctl', '-b', '-u', 'vmaccess-expire.service', '--no-pager', '-o', 'cat']);
+  expect(gone, `rita still exists; the expiry unit's journal:\n${journal.stdout.slice(-3000)}`).toBe(true);
+  expect(await sandbox.readText('/etc/sudoers.d/waagent')).not.toMatch(/^rita\s/m);
+  expect(journal.stdout).not.toBe('');
+  proof(`after the boot the timer ran handlers/run expire within ${Math.round((Date.now() - booted) / 1000)} s: rita removed, sudo line gone (${journal.stdout.trim().split('\n').slice(-1)[0] ?? ''})`);
+  // sshd came back with the boot; the admin still logs in.
+  const admin = sandbox.admin;
+  if (admin === undefined) throw new Error('no admin');
+  expect((await keyLoginWithSudo(sandbox, admin.name, admin.privateKeyPath)).exitCode).toBe(0);
+  proof('the admin key still logs in after the reboot');
 }, { sandbox: { init: 'systemd' }, timeoutMs: 300_000 });

@@ -3,7 +3,7 @@ import type { SandboxOptions } from '../sandbox/sandbox.js';
 import { scenario } from './harness.js';
 import { fullLifecycle } from './lifecycle-steps.js';
 import { keyLogin, passwordGrant, resetBrokenConfig, sshdStateText, unitState, useSshdUnitMode } from './ssh-scenarios.js';
-import { expectEnable, expectSameText, installAndEnable, keyLoginWithSudo } from './steps.js';
+import { expectEnable, expectErrorCode, expectSameText, installAndEnable, keyLoginWithSudo } from './steps.js';
 
 /**
  * The same requests on Debian 12 booted with systemd (systemd-nspawn, systemd as pid 1):
@@ -77,13 +77,17 @@ scenario('systemd masked ssh.service: a password grant fails clearly and leaves 
   const config = await sandbox.readText('/etc/ssh/sshd_config');
   const outcome = await installAndEnable(agent, 0, { publicSettings: {}, protectedSettings: { username: 'grace', password: 'Masked-unit-pw-77' } });
   // Only reset_ssh may unmask: a masked unit is an administrator's decision.
-  // Issue 12 #8: a stopped (here masked) sshd is left alone by a password grant; the status says so as a warning.
-  expectEnable(outcome, 'success');
+  // Issue 12 #8: a stopped (here masked) sshd is left alone by a password grant. The grant is
+  // written, but nobody can log in while sshd is down: the login-path check says so as an
+  // error naming the fix, never success.
+  expectEnable(outcome, 'error');
+  expectErrorCode(outcome, 'LOGIN_PATH_BLOCKED');
   expect(JSON.stringify(outcome)).toContain('only reset_ssh starts a stopped sshd');
+  expect(JSON.stringify(outcome)).toContain('fix: reset_ssh');
   expectSameText(await sandbox.readText('/etc/ssh/sshd_config'), config, 'sshd_config (the grant is in the drop-in)');
   const state = await unitState(sandbox, 'ssh.service');
   expect(state.loadState).toBe('masked');
-  proof('warning: sshd not started (only reset_ssh starts a stopped sshd), sshd_config unchanged, ssh.service still masked');
+  proof('error LOGIN_PATH_BLOCKED (fix: reset_ssh): sshd not started (only reset_ssh starts a stopped sshd), sshd_config unchanged, ssh.service still masked');
   // The administrator unmasks it; the admin's key still works (nothing was made worse).
   await sandbox.execOk(['systemctl', 'unmask', '--quiet', 'ssh.service']);
   await sandbox.startSshd();

@@ -2,7 +2,8 @@
 # Boots a sandbox root with systemd as its pid 1 (systemd-nspawn --boot). Runs as the
 # first process of a private mount namespace (`unshare --mount --propagation private`),
 # so the overlay and the tmpfs below vanish with it; the caller removes the cgroup.
-# Usage: nspawn-boot.sh <lower> <upper> <work> <merged> <cgroup name> <systemd-nspawn> <its library dir> <console log>
+# Usage: nspawn-boot.sh <lower> <upper> <work> <merged> <cgroup name> <systemd-nspawn> <its library dir> <console log> [nspawn option...]
+# (extra options, e.g. --bind-ro=HOST:INSIDE for paths lent before a reboot).
 set -eu
 lower=$1
 upper=$2
@@ -12,6 +13,7 @@ cgroup=$5
 nspawn=$6
 library_dir=$7
 console=$8
+shift 8
 
 # A cgroup of our own in every hierarchy systemd tracks processes in: with --keep-unit
 # nspawn creates payload/ and supervisor/ beside itself, which must not land in the
@@ -41,4 +43,4 @@ exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
   SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 \
   "$nspawn" --quiet --boot --register=no --keep-unit --private-network \
   --console=read-only --resolv-conf=off --timezone=off --link-journal=no \
-  --machine="$cgroup" -D "$merged" >"$console" 2>&1 </dev/null
+  --machine="$cgroup" "$@" -D "$merged" >"$console" 2>&1 </dev/null

@@ -117,6 +117,12 @@ export interface Sandbox {
   sshdListenCount(): Promise<number>;
   /** Bind-mount a host file or directory read-only at pathInside (created if missing). */
   bindHostPath(hostPath: string, pathInside: string): Promise<void>;
+  /**
+   * Power the container off cleanly (systemctl poweroff), stay down downMs, and boot it
+   * again on the same overlay: files and paths lent by bindHostPath survive, processes do not. Only
+   * for a sandbox booted with systemd. root and initPid change.
+   */
+  reboot(options?: { downMs?: number }): Promise<void>;
   /** Undo bindHostPath. */
   unbind(pathInside: string): Promise<void>;
   /**

@@ -80,7 +80,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     await fs.rm(tempDir, { recursive: true, force: true });
     throw error;
   }
-  const { launcherPid, initPid } = launched;
+  // Both change when a booted container reboots.
+  let { launcherPid, initPid } = launched;
 
   const hostMountDevices = mountDevices(readFileSync('/proc/self/mountinfo', 'utf8'));
   // Safety net for a test that forgets destroy() or a worker that exits early: kill the
@@ -98,11 +99,12 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     rmSync(tempDir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
-  const root = `/proc/${initPid}/root`;
   let destroyed = false;
   let lent = 0;
+  /** What bindHostPath lent (inside -> host), lent again at the next boot. */
+  const lentPaths = new Map<string, string>();
 
-  const nsenterArgs = ['--target', String(initPid), '--mount', '--uts', '--ipc', '--net', '--pid', ...(init === 'systemd' ? ['--cgroup'] : []), '--root', '--wd'];
+  const nsenterArgs = (): string[] => ['--target', String(initPid), '--mount', '--uts', '--ipc', '--net', '--pid', ...(init === 'systemd' ? ['--cgroup'] : []), '--root', '--wd'];
 
   const exec = async (argv: readonly string[], execOptions: ExecOptions = {}): Promise<ExecResult> => {
     if (destroyed) throw new Error('sandbox already destroyed');
@@ -111,7 +113,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     // pid namespace) and, as a backstop, outside on nsenter itself.
     const inner = ['/usr/bin/env', '-C', execOptions.cwd ?? '/', '/usr/bin/timeout', '-s', 'KILL', `${timeoutMs / 1000}s`, ...argv];
     const env = execOptions.bareEnv === true ? { ...execOptions.env } : { PATH: SANDBOX_PATH, HOME: '/root', LC_ALL: 'C', TERM: 'dumb', ...execOptions.env };
-    const result = await execa('/usr/bin/nsenter', [...nsenterArgs, '--', ...inner], {
+    const result = await execa('/usr/bin/nsenter', [...nsenterArgs(), '--', ...inner], {
       reject: false,
       extendEnv: false,
       env,
@@ -142,7 +144,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     assertInsidePath(pathInside);
     if (destroyed) throw new Error('sandbox already destroyed');
     // cat runs inside, so every symlink resolves against the sandbox's root, never the host's.
-    const result = await execa('nsenter', [...nsenterArgs, '--', 'sh', '-c', 'test -f "$1" || exit 3; exec cat -- "$1"', 'read', pathInside], {
+    const result = await execa('nsenter', [...nsenterArgs(), '--', 'sh', '-c', 'test -f "$1" || exit 3; exec cat -- "$1"', 'read', pathInside], {
       reject: false,
       extendEnv: false,
       env: { PATH: SANDBOX_PATH, LC_ALL: 'C' },
@@ -270,11 +272,13 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       const result = await execa('nsenter', ['--target', String(mountNamespaceOf), '--mount', '--', 'mount', ...args], { reject: false, timeout: DESTROY_STEP_TIMEOUT_MS });
       if (result.exitCode !== 0) throw new Error(`bind-mounting ${hostPath} at ${pathInside} failed: ${result.stderr}`);
     }
+    lentPaths.set(pathInside, hostPath);
   };
 
   const unbind = async (pathInside: string): Promise<void> => {
     assertInsidePath(pathInside);
     await execOk(['umount', pathInside]);
+    lentPaths.delete(pathInside);
   };
 
   const destroy = async (destroyOptions: { keep?: boolean } = {}): Promise<void> => {
@@ -284,8 +288,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     if (destroyOptions.keep === true || process.env['VMACCESS_SANDBOX_KEEP'] === '1') {
       process.stderr.write(
         [
-          `sandbox kept: root ${root} (overlay upper dir ${upper})`,
-          `  shell inside:  nsenter --target ${initPid} ${nsenterArgs.slice(2).join(' ')} /bin/bash`,
+          `sandbox kept: root /proc/${initPid}/root (overlay upper dir ${upper})`,
+          `  shell inside:  nsenter --target ${initPid} ${nsenterArgs().slice(2).join(' ')} /bin/bash`,
           `  remove it:     sh ${path.join(sandboxDir, 'remove-kept.sh')} ${initPid} ${tempDir}`,
           '',
         ].join('\n'),
@@ -340,11 +344,30 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     if (problems.length > 0) throw new Error(`sandbox cleanup: ${problems.join('; ')}`);
   };
 
-  const sandbox: Sandbox = {
-    root,
-    initPid,
+  const reboot = async (rebootOptions: { downMs?: number } = {}): Promise<void> => {
+    if (destroyed) throw new Error('sandbox already destroyed');
+    if (container === undefined) throw new Error('only a sandbox booted with systemd can reboot');
+    // A clean shutdown, as on a VM: systemd stops its units, syncs, and nspawn exits.
+    await exec(['systemctl', 'poweroff'], { timeoutMs: 30_000 }).catch(() => undefined);
+    const down = container;
+    if (!(await waitFor(() => !isAlive(down.launcherPid), 60_000, 100))) throw new Error(`the container did not power off: ${readFileSync(down.consoleLog, 'utf8').slice(-2000)}`);
+    removeCgroups(down.cgroup);
+    if ((rebootOptions.downMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, rebootOptions.downMs));
+    // The same overlay upper dir: everything written before the shutdown is there again.
+    // Lent host paths are there again before systemd starts, as a VM's disks would be.
+    container = await bootContainer(lower, tempDir, path.basename(tempDir), { allowDegraded: true, bindsRo: [...lentPaths].map(([inside, host]) => [host, inside] as const) });
+    ({ launcherPid, initPid } = container);
+  };
+
+  const sandbox = {
+    get root(): string {
+      return `/proc/${initPid}/root`;
+    },
+    get initPid(): number {
+      return initPid;
+    },
     tempDir,
-    admin: undefined,
+    admin: undefined as SandboxAdmin | undefined,
     suite,
     init,
     exec,
@@ -363,14 +386,17 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     sshdListenCount,
     bindHostPath,
     unbind,
+    reboot,
     destroy,
-  };
+  } satisfies Sandbox;
 
   try {
     let admin: SandboxAdmin | undefined;
     if (options.provision !== false) admin = await provision(sandbox, options.adminUser ?? DEFAULT_ADMIN_USER);
     if (options.startSshd !== false && options.provision !== false) await startSshd();
-    return { ...sandbox, admin };
+    // Not a copy: root and initPid are read live (a reboot changes them).
+    sandbox.admin = admin;
+    return sandbox;
   } catch (error) {
     await destroy().catch(() => undefined);
     throw error;

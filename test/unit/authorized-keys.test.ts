@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { mergeAuthorizedKeys } from '../../src/config/authorized-keys.js';
-import { authorizedKeyLineIdentity, keyIdentity, parseSshPublicKeys } from '../../src/config/ssh-public-key/index.js';
+import { authorizedKeyLineIdentity, keyIdentity, parseSshPublicKeys, withExpiry } from '../../src/config/ssh-public-key/index.js';
 import type { SshPublicKey } from '../../src/config/ssh-public-key/index.js';
 import { generateTestKeys } from '../fakes/user-test-keys.js';
 import type { TestKeys } from '../fakes/user-test-keys.js';
@@ -96,5 +96,47 @@ describe('the fast identity of existing lines agrees with the full parser', () =
     ['not base64', 'ssh-ed25519 !!!! x'],
   ])('%s is not a key line', (_label, line) => {
     expect(authorizedKeyLineIdentity(typeof line === 'function' ? line() : line)).toBeUndefined();
+  });
+});
+
+describe('mergeAuthorizedKeys: a requested expiry reaches a key already in the file', () => {
+  const expiring = (key: SshPublicKey, when = '20261224180000Z'): SshPublicKey => withExpiry([key], `expiry-time="${when}"`)[0]!;
+  const body = (key: SshPublicKey): string => `${key.type} ${key.base64}`;
+
+  test('the line takes the expiry, keeps its own options and comment; other lines stay byte for byte', () => {
+    const existing = `# laptop\nfrom="10.0.0.0/8",no-pty ${body(ed)} alice@laptop\n${keys.rsa.text}\n`;
+    const result = mergeAuthorizedKeys(existing, [expiring(ed)], { replace: false });
+    expect(result.changed).toBe(true);
+    expect(result.added).toEqual([]);
+    expect(result.expiryUpdated).toHaveLength(1);
+    expect(result.text).toBe(`# laptop\nexpiry-time="20261224180000Z",from="10.0.0.0/8",no-pty ${body(ed)} alice@laptop\n${keys.rsa.text}\n`);
+  });
+
+  test('an earlier expiry is replaced, not doubled', () => {
+    const existing = `expiry-time="20250101000000Z" ${body(ed)} alice\n`;
+    const result = mergeAuthorizedKeys(existing, [expiring(ed)], { replace: false });
+    expect(result.text).toBe(`expiry-time="20261224180000Z" ${body(ed)} alice\n`);
+  });
+
+  test('the same request again changes nothing', () => {
+    const once = mergeAuthorizedKeys(`${keys.ed25519.text}\n`, [expiring(ed)], { replace: false });
+    const twice = mergeAuthorizedKeys(once.text, [expiring(ed)], { replace: false });
+    expect(twice.changed).toBe(false);
+    expect(twice.expiryUpdated).toEqual([]);
+    expect(twice.text).toBe(once.text);
+  });
+
+  test('a key requested without expiry leaves the line (and its expiry) alone', () => {
+    const existing = `expiry-time="20250101000000Z" ${body(ed)} alice\n`;
+    const result = mergeAuthorizedKeys(existing, [ed], { replace: false });
+    expect(result.changed).toBe(false);
+    expect(result.text).toBe(existing);
+  });
+
+  test('an expiring new key is appended with it, and a present one updated in the same merge', () => {
+    const result = mergeAuthorizedKeys(`${keys.ed25519.text}\n`, [expiring(ed), expiring(rsa)], { replace: false });
+    expect(result.added).toHaveLength(1);
+    expect(result.expiryUpdated).toHaveLength(1);
+    expect(result.text.split('\n').filter(Boolean).every((line) => line.startsWith('expiry-time="20261224180000Z" '))).toBe(true);
   });
 });

@@ -177,3 +177,16 @@ describe('verification', () => {
     expect(system.probes).toHaveLength(3);
   });
 });
+
+describe('the restart of reset_ssh', () => {
+  const restart: ServiceChange = { ...reset, restart: true };
+  test('a unit that crash-looped into its start limit is reset first, then restarted', () => {
+    const decision = decideServiceControl({ ...base, unit: 'ssh.service', failedUnits: ['ssh.service'] }, restart, SSHD);
+    expect(decision.commands.map((command) => [command.file, ...command.args].join(' '))).toEqual(['systemctl reset-failed ssh.service']);
+    expect(decision.restart).toMatchObject({ init: 'systemd', units: ['ssh.service'] });
+  });
+  test('masked and failed: unmask, reset-failed, then the restart', () => {
+    const decision = decideServiceControl({ ...base, unit: 'ssh.service', unitMasked: true, failedUnits: ['ssh.service'] }, restart, SSHD);
+    expect(decision.commands.map((command) => [command.file, ...command.args].join(' '))).toEqual(['systemctl unmask ssh.service', 'systemctl reset-failed ssh.service']);
+  });
+});

@@ -1,7 +1,8 @@
 import { VmaccessError } from '../../errors.js';
-import type { SshPublicKey } from '../../config/ssh-public-key/index.js';
 import type { System } from '../../system/system.js';
 import { findSshd } from '../sshd-effective.js';
+
+export { withExpiry } from '../../config/ssh-public-key/index.js';
 
 /**
  * ssh_key_expiry: each key of the request carries OpenSSH's own `expiry-time` option, so
@@ -61,37 +62,4 @@ export async function keyExpiryOption(system: System, iso: string): Promise<KeyE
     throw new VmaccessError('SSH_KEY_EXPIRY_UNSUPPORTED', `OpenSSH ${version.major}.${version.minor} reads expiry-time in the system time zone, and date(1) could not convert the time to it.`);
   }
   return { option: `expiry-time="${text}"`, note: `OpenSSH ${version.major}.${version.minor} has no UTC suffix: the expiry is written in the system time zone (${text})` };
-}
-
-/** The keys with `option` in front of their own options; an expiry-time they had is replaced. */
-export function withExpiry(keys: readonly SshPublicKey[], option: string): SshPublicKey[] {
-  return keys.map((key) => {
-    const kept = splitOptionList(key.options).filter((part) => !/^expiry-time=/i.test(part));
-    return { ...key, options: [option, ...kept].join(',') };
-  });
-}
-
-/** An options prefix split on the commas outside quoted values. */
-function splitOptionList(options: string): string[] {
-  if (options === '') return [];
-  const parts: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (let index = 0; index < options.length; index += 1) {
-    const char = options[index]!;
-    if (char === '\\' && quoted) {
-      current += char + (options[index + 1] ?? '');
-      index += 1;
-      continue;
-    }
-    if (char === '"') quoted = !quoted;
-    if (char === ',' && !quoted) {
-      parts.push(current);
-      current = '';
-      continue;
-    }
-    current += char;
-  }
-  parts.push(current);
-  return parts;
 }

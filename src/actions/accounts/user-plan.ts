@@ -122,7 +122,7 @@ async function keysFor(account: AccountRequest, context: ActionContext): Promise
 /** ssh_key_expiry: sshd itself refuses these keys after the instant (key-expiry.ts). */
 async function expiringKeys(planned: PlannedKeys, iso: string, context: ActionContext): Promise<PlannedKeys> {
   const expiry = await keyExpiryOption(context.system, iso);
-  const notes = [...planned.notes, `sshd refuses these keys after ${iso} (${expiry.option}); a key already in the file keeps its own options`];
+  const notes = [...planned.notes, `sshd refuses these keys after ${iso} (${expiry.option}); a key already in the file takes this expiry and keeps its other options`];
   if (expiry.note !== undefined) notes.push(expiry.note);
   return { keys: withExpiry(planned.keys, expiry.option), origin: planned.origin, notes };
 }
@@ -265,7 +265,8 @@ async function planKeys(detail: AccountDetail, keys: PlannedKeys, context: Actio
       const current = await readCurrentKeys(system, check, existing);
       const merge = mergeAuthorizedKeys(current, keys.keys, { replace });
       changes = merge.changed;
-      summaryDetail = merge.changed ? ` (${merge.added.length} new, ${merge.alreadyPresent.length} already there${replace ? `, ${merge.removed} removed` : ''})` : ' (no change: all keys already there)';
+      const expiring = merge.expiryUpdated.length > 0 ? `, ${merge.expiryUpdated.length} of them given the expiry` : '';
+      summaryDetail = merge.changed ? ` (${merge.added.length} new, ${merge.alreadyPresent.length} already there${expiring}${replace ? `, ${merge.removed} removed` : ''})` : ' (no change: all keys already there)';
       if (merge.changed) parts.files.push({ path: target, before: current === undefined ? null : sha256Hex(current), after: sha256Hex(merge.text), reason: `SSH keys of "${account.username}"` });
     } catch {
       summaryDetail = ' (the current file cannot be read without root)';

@@ -93,7 +93,9 @@ async function applyKeys(detail: AccountDetail, keys: PlannedKeys, entry: Passwd
   } else if (replace) {
     message = `${result.file} now holds only the ${plural(merge.added.length + merge.alreadyPresent.length, 'key')} from ${keys.origin} (${describeKeys(keys.keys)}); ${plural(merge.removed, 'earlier key')} removed.`;
   } else {
-    message = `Added ${plural(merge.added.length, 'key')} from ${keys.origin} to ${result.file} (${describeKeys(merge.added)})${merge.alreadyPresent.length > 0 ? `; ${merge.alreadyPresent.length} already there` : ''}.`;
+    const expiring = merge.expiryUpdated.length > 0 ? `; ${plural(merge.expiryUpdated.length, 'key')} already there now ${merge.expiryUpdated.length === 1 ? 'carries' : 'carry'} the expiry (${describeKeys(merge.expiryUpdated)})` : '';
+    const present = merge.alreadyPresent.length - merge.expiryUpdated.length;
+    message = `Added ${plural(merge.added.length, 'key')} from ${keys.origin} to ${result.file}${merge.added.length > 0 ? ` (${describeKeys(merge.added)})` : ''}${expiring}${present > 0 ? `; ${present} already there` : ''}.`;
   }
   logger.info({ user: entry.name, step: 'ssh_key', file: result.file, added: merge.added.length }, 'ssh key step done');
   return { name: 'ssh_key', result: merge.changed || othersChanged ? 'changed' : 'unchanged', message: joinNotes(message, notes) };

@@ -176,6 +176,8 @@ function decideRestart(facts: ServiceFacts, change: ServiceChange, sshd: string)
   const reason = 'reset_ssh restarts sshd once (a frozen or saturated sshd holds the port and answers nothing)';
   if (facts.init === 'systemd') {
     const prepare: ServiceCommand[] = change.unmask && facts.unitMasked && facts.unit !== undefined ? [systemctl('unmask', facts.unit)] : [];
+    // A unit that crash-looped on a broken config is refused further starts until reset.
+    if (facts.failedUnits !== undefined && facts.failedUnits.length > 0) prepare.push(systemctl('reset-failed', ...facts.failedUnits));
     const unit = facts.unit ?? 'sshd.service';
     // Accept=yes: no daemon, one sshd -i per connection; restarting the socket re-listens.
     const units = facts.socket === undefined ? [unit] : facts.socketAccept ? [facts.socket] : [facts.socket, unit];

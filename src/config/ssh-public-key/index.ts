@@ -11,3 +11,4 @@ export { isSshKeyType } from './key-types.js';
 export { authorizedKeyLineIdentity, tryParseAuthorizedKeyLine } from './authorized-key-line.js';
 export { sshBlobFromKeyObject } from './rfc4716-pem.js';
 export { parseSshPublicKeys } from './parse-value.js';
+export { expiryOptionOf, splitOptionList, withExpiry, withExpiryOption } from './key-options.js';
