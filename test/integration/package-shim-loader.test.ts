@@ -97,7 +97,7 @@ describe('handlers/run with a runtime that brings its own loader', () => {
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.runtime).toBe('loader');
-    expect(result.args).toEqual(['--library-path', path.join(runtime, 'lib'), path.join(runtime, 'bin', 'node'), path.join(handlerDir, 'dist', 'app', 'vmaccess.mjs'), 'enable', '--verbose']);
+    expect(result.args).toEqual(['--library-path', path.join(runtime, 'lib'), path.join(runtime, 'bin', 'node'), '--max-semi-space-size=1', '--no-opt', '--no-maglev', path.join(handlerDir, 'dist', 'app', 'vmaccess.mjs'), 'enable', '--verbose']);
     // The library folder is an argument of the loader: nothing that node's children would inherit.
     expect([...result.env.keys()].filter((name) => name.startsWith('LD_'))).toEqual([]);
     expect(result.env.has('NODE_OPTIONS')).toBe(false);

@@ -57,7 +57,7 @@ describe('the bundled loader and libraries', () => {
   test('handlers/run names the same loader for each architecture', async () => {
     const shim = await readFile(path.join(root, 'handlers', 'run'), 'utf8');
     for (const arch of ARCHES) expect(shim).toContain(`${arch}) loader=${RUNTIME_LIBS.arches[arch].loader} ;;`);
-    expect(shim).toMatch(/exec "\$own_loader" --library-path "\$runtime\/lib" "\$node_bin" "\$app" "\$@"/);
+    expect(shim).toMatch(/exec "\$own_loader" --library-path "\$runtime\/lib" "\$node_bin" --max-semi-space-size=1 --no-opt --no-maglev "\$app" "\$@"/);
     // The library folder must never become an environment variable the VM's programs inherit.
     expect(shim).not.toMatch(/LD_LIBRARY_PATH=|export LD_/);
   });
