@@ -13,6 +13,7 @@ import type { Sandbox } from '../test/sandbox/sandbox.js';
 const HOST_STRACE = '/usr/bin/strace';
 const INSIDE_DIR = '/opt/vmaccess-bench/strace';
 export const STRACE_OUTPUT = '/run/vmaccess-bench-strace.out';
+const STRACE_RC = '/run/vmaccess-bench-strace.rc';
 const EXTRA_LIBRARIES = ['libunwind-ptrace.so.0', 'libunwind-x86_64.so.8', 'libunwind.so.8'];
 const LIBRARY_DIR = '/lib/x86_64-linux-gnu';
 
@@ -25,7 +26,29 @@ export async function straceIn(sandbox: Sandbox): Promise<string[] | undefined> 
   } catch {
     return undefined;
   }
-  const prefix = ['/lib64/ld-linux-x86-64.so.2', '--library-path', `${INSIDE_DIR}/lib`, `${INSIDE_DIR}/strace`, '-f', '-qq', '-s', '48', '-e', 'trace=execve,clone,clone3,fork,vfork', '-o', STRACE_OUTPUT];
+  const strace = ['/lib64/ld-linux-x86-64.so.2', '--library-path', `${INSIDE_DIR}/lib`, `${INSIDE_DIR}/strace`, '-f', '-qq', '-s', '48', '-e', 'trace=execve,clone,clone3,fork,vfork', '-o', STRACE_OUTPUT];
+  // strace -f waits for every tracee, and an sshd that reset_ssh restarted is one that never
+  // exits: the wrapper stops tracing (SIGTERM: strace detaches and exits) once the command
+  // itself has finished, and exits with its status. The traced sh adds one execve.
+  const wrapper = `${INSIDE_DIR}/traced`;
+  await sandbox.writeFile(
+    wrapper,
+    [
+      '#!/bin/sh',
+      `rc=${STRACE_RC}`,
+      'rm -f "$rc"',
+      `${strace.map((arg) => `'${arg}'`).join(' ')} /bin/sh -c '"$@"; echo $? > ${STRACE_RC}' traced "$@" &`,
+      'tracer=$!',
+      'while [ ! -e "$rc" ] && kill -0 "$tracer" 2>/dev/null; do sleep 0.05; done',
+      'kill -TERM "$tracer" 2>/dev/null',
+      'wait "$tracer"',
+      '[ -e "$rc" ] || exit 99',
+      'exit "$(cat "$rc")"',
+      '',
+    ].join('\n'),
+    0o755,
+  );
+  const prefix = [wrapper];
   const probe = await sandbox.exec([...prefix, 'true']);
   return probe.exitCode === 0 ? prefix : undefined;
 }

@@ -108,6 +108,39 @@ describe('sshd refuses the user', () => {
     expect(verdict.evidence).toBe('127.0.0.1:22: nothing answered within 500 ms');
   });
 
+  test('sshd listening only on a loopback address: blocked, with the drop-in line, though it answers there', async () => {
+    const world = new LoginWorld();
+    world.system.addFile('/etc/ssh/sshd_config.d/60-local.conf', 'ListenAddress 127.0.0.2\n');
+    world.overrides.set('listenaddress', '127.0.0.2:22');
+    world.system.banners.set('127.0.0.2:22', 'SSH-2.0-OpenSSH_9.2p1');
+    const list = await verdicts(world);
+    expect(only(list, 'listen 127.0.0.2:22').verdict).toBe('ok');
+    expect(only(list, 'listen_scope')).toMatchObject({ verdict: 'blocked', fix: 'reset_ssh' });
+    expect(only(list, 'listen_scope').evidence).toBe('sshd listens only on 127.0.0.2 (loopback) (/etc/ssh/sshd_config.d/60-local.conf:1): nothing from the network reaches it');
+    world.overrides.set('listenaddress', ['127.0.0.1:22', '10.0.0.4:22']);
+    world.system.banners.set('10.0.0.4:22', 'SSH-2.0-OpenSSH_9.2p1');
+    expect(only(await verdicts(world), 'listen_scope').verdict).toBe('ok');
+  });
+
+  test('the default listeners: listen_scope ok; the post-change path has no port opinion (diagnose has)', async () => {
+    const list = await verdicts(new LoginWorld());
+    expect(only(list, 'listen_scope')).toMatchObject({ verdict: 'ok', evidence: 'sshd listens on ::, 0.0.0.0' });
+    expect(list.some((entry) => entry.check === 'listen_port')).toBe(false);
+  });
+
+  test('diagnose: a port other than 22 is a warning naming where it is set', async () => {
+    const world = new LoginWorld();
+    world.system.addFile('/etc/ssh/sshd_config.d/70-port.conf', '# moved\nPort 2222\n');
+    world.overrides.set('port', '2222');
+    world.overrides.set('listenaddress', ['[::]:2222', '0.0.0.0:2222']);
+    world.system.banners.set('127.0.0.1:2222', 'SSH-2.0-OpenSSH_9.2p1');
+    const result = await diagnose(world.system, paths, { username: 'azureadmin' }, { agentLibDir: '/var/lib/waagent', probeTimeoutMs: 100 });
+    expect(only(result.verdicts, 'listen_port')).toMatchObject({ verdict: 'warning', fix: 'reset_ssh' });
+    expect(only(result.verdicts, 'listen_port').evidence).toBe('sshd listens on port 2222, not 22 (/etc/ssh/sshd_config.d/70-port.conf:2): clients (ssh -p) and the network security rules must use that port');
+    const healthy = await diagnose(new LoginWorld().system, paths, { username: 'azureadmin' }, { agentLibDir: '/var/lib/waagent', probeTimeoutMs: 100 });
+    expect(only(healthy.verdicts, 'listen_port').verdict).toBe('ok');
+  });
+
   test('sshd -T failing is a blocked sshd_config with the reason', async () => {
     const world = new LoginWorld();
     world.system.onCommand('/usr/sbin/sshd', () => ({ exitCode: 255, stderr: '/etc/ssh/sshd_config line 3: Bad configuration option: Bogus' }));

@@ -1,6 +1,7 @@
 import type { SystemPaths } from '../../system/paths.js';
 import type { System } from '../../system/system.js';
 import { checkUser, checkMachine, createSharedFacts, isVerdict, withDeadline, type LoginPathOptions } from './login-path.js';
+import { judgeListenPort } from './sshd-rules.js';
 import { checkClock, checkFilesystems, checkFirewall, checkHostKeys, checkSshdProcess, checkSshdSyntax } from './machine-checks.js';
 import { rescueAccounts } from './targets.js';
 import { finding, type CheckVerdict } from './verdict.js';
@@ -31,6 +32,7 @@ async function diagnoseAll(system: System, paths: SystemPaths, request: Diagnose
   const config = isVerdict(shared.probe) ? undefined : shared.probe;
   const verdicts: CheckVerdict[] = [await checkSshdProcess(system, paths), await checkSshdSyntax(system, shared.sshd)];
   verdicts.push(...(await checkMachine(shared, options)));
+  if (config !== undefined) verdicts.push(judgeListenPort(config, shared.sources));
   verdicts.push(await checkHostKeys(system, config));
   verdicts.push(...(await checkFirewall(system, config)));
   verdicts.push(...(await checkFilesystems(system, paths)));

@@ -5,7 +5,7 @@ import { findSshd, readEffectiveSshdConfig, type EffectiveSshdConfig } from '../
 import { judgeExpiry, judgeNologin, judgePassword, judgeShell, judgeStrictModes, strictModesChain } from './account-rules.js';
 import { LOGIN_PATH_FILES, findPamAccessUse, hasKeys, isExecutable, listenerEndpoints, readAccount, readConfigSources, readExpiry, readGroups, readPasswordState, statChain } from './facts.js';
 import { judgePamAccess } from './pam-rules.js';
-import { judgeAccessLists, judgeAuthentication, judgeAuthenticationMethods, judgeKeysFile, keysFilesOf, strictModes, usesPam, type ConfigSources } from './sshd-rules.js';
+import { judgeAccessLists, judgeAuthentication, judgeAuthenticationMethods, judgeKeysFile, judgeListenScope, keysFilesOf, strictModes, usesPam, type ConfigSources } from './sshd-rules.js';
 import { finding, ok, type CheckVerdict, type LoginMeans } from './verdict.js';
 
 /**
@@ -140,7 +140,7 @@ export async function createSharedFacts(system: System, paths: SystemPaths, opti
 /** The machine-wide part every login needs: sshd answering, /etc/nologin. */
 export async function checkMachine(shared: SharedFacts, options: LoginPathOptions = {}): Promise<CheckVerdict[]> {
   const { probe } = shared;
-  const results = isVerdict(probe) ? [probe] : await checkListeners(shared.system, probe, options.probeTimeoutMs ?? 3_000);
+  const results = isVerdict(probe) ? [probe] : [...(await checkListeners(shared.system, probe, options.probeTimeoutMs ?? 3_000)), judgeListenScope(probe, shared.sources)];
   results.push(judgeNologin(await shared.system.readText(LOGIN_PATH_FILES.nologin)));
   return results;
 }

@@ -178,3 +178,36 @@ export function usesPam(config: EffectiveSshdConfig): boolean {
 export function strictModes(config: EffectiveSshdConfig): boolean {
   return config.get('strictmodes')?.toLowerCase() !== 'no';
 }
+
+/** 127.0.0.0/8 and ::1: an sshd listening only there is reachable from the VM itself alone. */
+function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === '::1';
+}
+
+/** The addresses of the effective ListenAddress lines (`sshd -T` prints host:port or [v6]:port). */
+function listenAddresses(config: EffectiveSshdConfig): string[] {
+  return config.getAll('listenaddress').map((entry) => {
+    const value = entry.split(/\s+/)[0] ?? '';
+    return /^\[([^\]]+)\]:\d+$/.exec(value)?.[1] ?? /^([^:]+):\d+$/.exec(value)?.[1] ?? value;
+  });
+}
+
+/** sshd answering only on loopback is a lockout for every remote login, however well it answers. */
+export function judgeListenScope(config: EffectiveSshdConfig, sources?: ConfigSources): CheckVerdict {
+  const name = 'listen_scope';
+  const addresses = listenAddresses(config);
+  if (addresses.length === 0 || !addresses.every(isLoopback)) return ok(name, addresses.length === 0 ? 'sshd listens on every address' : `sshd listens on ${addresses.join(', ')}`);
+  return finding(name, 'blocked', `sshd listens only on ${addresses.join(', ')} (loopback)${where(sources, 'listenaddress')}: nothing from the network reaches it`, { fix: 'reset_ssh' });
+}
+
+/**
+ * Port 22 is where clients, `az ssh` and the VM's default network rule go. Another port is
+ * often deliberate, so diagnose says it as a warning, naming where it is set.
+ */
+export function judgeListenPort(config: EffectiveSshdConfig, sources?: ConfigSources): CheckVerdict {
+  const name = 'listen_port';
+  const ports = [...new Set(config.getAll('listenaddress').map((entry) => /:(\d+)$/.exec(entry.split(/\s+/)[0] ?? '')?.[1]).filter((port): port is string => port !== undefined))];
+  const effective = ports.length > 0 ? ports : config.getAll('port');
+  if (effective.length === 0 || effective.includes('22')) return ok(name, `sshd listens on port ${effective.length === 0 ? '22' : effective.join(', ')}`);
+  return finding(name, 'warning', `sshd listens on port ${effective.join(', ')}, not 22${where(sources, 'port') || where(sources, 'listenaddress')}: clients (ssh -p) and the network security rules must use that port`, { fix: 'reset_ssh' });
+}
