@@ -54,6 +54,11 @@ export async function decryptProtectedSettings(
     // Very old OpenSSL builds lack cms; smime reads the same EnvelopedData.
     result = await runDecrypt(system, openssl, 'smime', der, crt, prv);
   }
+  if (result.timedOut) {
+    throw new VmaccessError('PROTECTED_SETTINGS_UNDECRYPTABLE', 'openssl did not finish decrypting the protected settings within 30 s (the VM may be overloaded); nothing was changed.', {
+      hint: 'Apply the extension again.',
+    });
+  }
   if (result.exitCode !== 0) {
     throw new VmaccessError('PROTECTED_SETTINGS_UNDECRYPTABLE', 'openssl could not decrypt the protected settings with the named certificate.', {
       hint: 'Check that the settings were encrypted to the current certificate of this VM.',

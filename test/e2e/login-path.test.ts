@@ -69,6 +69,20 @@ interface Lockout {
   set: (sandbox: Sandbox) => Promise<void>;
   /** Substatus name and a fragment of its message. */
   expected: [string, string];
+  /** Default blocked; a port moved on purpose is only a warning. */
+  verdict?: 'blocked' | 'warning';
+  /** Other checks the same lockout also blocks (a frozen sshd answers on no listener). */
+  alsoBlocked?: RegExp;
+  /** The lockout restarts sshd itself (sshd answers elsewhere than 127.0.0.1:22, or not at all). */
+  ownRestart?: boolean;
+}
+
+/** Starts sshd with a configuration that moves it off 127.0.0.1:22; waits for its pid file. */
+async function restartSshdElsewhere(sandbox: Sandbox): Promise<void> {
+  await sandbox.stopSshd();
+  await sandbox.execOk(['/etc/init.d/ssh', 'start']);
+  for (let tries = 0; tries < 100 && (await sandbox.sshdPid()) === undefined; tries += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(await sandbox.sshdPid()).toBeDefined();
 }
 
 const LOCKOUTS: Lockout[] = [
@@ -96,12 +110,48 @@ const LOCKOUTS: Lockout[] = [
     },
     expected: ['azureadmin/expiry', 'blocked: the account expired on 2022-02-02. Fix: send unlock.'],
   },
+  {
+    name: 'AuthorizedKeysFile pointing at a missing directory',
+    set: (sandbox) => sandbox.writeFile('/etc/ssh/sshd_config.d/90-keys.conf', 'AuthorizedKeysFile /nonexistent/%u\n', 0o644),
+    expected: ['azureadmin/authorized_keys_file', 'blocked: AuthorizedKeysFile /nonexistent/%u (/etc/ssh/sshd_config.d/90-keys.conf:1) does not include /home/azureadmin/.ssh/authorized_keys'],
+  },
+  {
+    name: 'ListenAddress 127.0.0.2',
+    set: async (sandbox) => {
+      await sandbox.writeFile('/etc/ssh/sshd_config.d/90-listen.conf', 'ListenAddress 127.0.0.2\n', 0o644);
+      await restartSshdElsewhere(sandbox);
+    },
+    ownRestart: true,
+    expected: ['listen_scope', 'blocked: sshd listens only on 127.0.0.2 (loopback) (/etc/ssh/sshd_config.d/90-listen.conf:1): nothing from the network reaches it. Fix: send reset_ssh.'],
+  },
+  {
+    name: 'Port 2222',
+    set: async (sandbox) => {
+      await sandbox.writeFile('/etc/ssh/sshd_config.d/90-port.conf', 'Port 2222\n', 0o644);
+      await restartSshdElsewhere(sandbox);
+    },
+    ownRestart: true,
+    verdict: 'warning',
+    expected: ['listen_port', 'warning: sshd listens on port 2222, not 22 (/etc/ssh/sshd_config.d/90-port.conf:1): clients (ssh -p) and the network security rules must use that port. Fix: send reset_ssh.'],
+  },
+  {
+    name: 'a frozen sshd (SIGSTOP)',
+    set: async (sandbox) => {
+      await restartSshd(sandbox);
+      const pid = await sandbox.sshdPid();
+      if (pid === undefined) throw new Error('no sshd');
+      await sandbox.execOk(['kill', '-STOP', String(pid)]);
+    },
+    ownRestart: true,
+    alsoBlocked: /^listen /,
+    expected: ['listen 0.0.0.0:22', 'blocked: 127.0.0.1:22: nothing answered within 3000 ms. Fix: send reset_ssh.'],
+  },
 ];
 
 for (const lockout of LOCKOUTS) {
   scenario(`diagnose names ${lockout.name} and changes nothing`, async ({ sandbox, agent, proof }) => {
     await lockout.set(sandbox);
-    await restartSshd(sandbox);
+    if (lockout.ownRestart !== true) await restartSshd(sandbox);
     expect(await adminLogin(sandbox)).not.toBe(0);
     proof('lockout real: admin key login refused');
     const pid = await sandbox.sshdPid();
@@ -110,12 +160,15 @@ for (const lockout of LOCKOUTS) {
     const outcome = await installAndEnable(agent, 0, { publicSettings: { diagnose: true }, protectedSettings: {} });
     expectStatus(outcome, 'warning');
     const [name, fragment] = lockout.expected;
+    const verdict = lockout.verdict ?? 'blocked';
     const entry = substatus(outcome).find((candidate) => candidate.name === name);
-    expect(entry, JSON.stringify(substatus(outcome))).toMatchObject({ status: 'error' });
+    expect(entry, JSON.stringify(substatus(outcome))).toMatchObject({ status: verdict === 'blocked' ? 'error' : 'warning' });
     expect(entry?.message).toContain(fragment);
-    // Exactly this lockout: nothing else blocks.
-    expect(substatus(outcome).filter((candidate) => candidate.status === 'error').map((candidate) => candidate.name)).toEqual([name]);
-    expect(outcome.status.status.formattedMessage.message).toMatch(/^Diagnose \(azureadmin\): 1 blocked/);
+    // Exactly this lockout: nothing else blocks (or warns, for a warning).
+    const flagged = substatus(outcome).filter((candidate) => candidate.status === (verdict === 'blocked' ? 'error' : 'warning')).map((candidate) => candidate.name);
+    expect(flagged.filter((other) => other !== name && lockout.alsoBlocked?.test(other) !== true), JSON.stringify(substatus(outcome))).toEqual([]);
+    if (verdict === 'warning') expect(substatus(outcome).filter((candidate) => candidate.status === 'error')).toEqual([]);
+    expect(outcome.status.status.formattedMessage.message).toMatch(verdict === 'blocked' ? /^Diagnose \(azureadmin\): [1-9]\d* blocked/ : /^Diagnose \(azureadmin\): 0 blocked, 1 warnings/);
     proof(`${name} named with its evidence and fix`);
     expect(snapshotDiff(before, await snapshot(sandbox))).toEqual([]);
     expect(await sandbox.sshdPid()).toBe(pid);

@@ -61,6 +61,15 @@ describe('decryptProtectedSettings', () => {
     }
   });
 
+  test('an openssl that runs out of time says so (not "wrong certificate")', async () => {
+    const blob = encryptProtectedSettings(certificate, secret, 'aes256');
+    const slow = { ...system, run: () => Promise.resolve({ exitCode: null, stdout: '', stderr: '', timedOut: true, started: true }) } as unknown as typeof system;
+    await expect(decryptProtectedSettings(slow, blob, certificate.thumbprint, { agentLibDir: dir })).rejects.toMatchObject({
+      code: 'PROTECTED_SETTINGS_UNDECRYPTABLE',
+      message: expect.stringContaining('did not finish decrypting') as unknown,
+    });
+  });
+
   test('garbage that is not CMS is PROTECTED_SETTINGS_UNDECRYPTABLE', async () => {
     await expect(decryptProtectedSettings(system, Buffer.from('not cms at all').toString('base64'), certificate.thumbprint, { agentLibDir: dir })).rejects.toMatchObject({
       code: 'PROTECTED_SETTINGS_UNDECRYPTABLE',
