@@ -28,8 +28,8 @@ export async function straceIn(sandbox: Sandbox): Promise<string[] | undefined> 
   }
   const strace = ['/lib64/ld-linux-x86-64.so.2', '--library-path', `${INSIDE_DIR}/lib`, `${INSIDE_DIR}/strace`, '-f', '-qq', '-s', '48', '-e', 'trace=execve,clone,clone3,fork,vfork', '-o', STRACE_OUTPUT];
   // strace -f waits for every tracee, and an sshd that reset_ssh restarted is one that never
-  // exits: the wrapper stops tracing (SIGTERM: strace detaches and exits) once the command
-  // itself has finished, and exits with its status. The traced sh adds one execve.
+  // exits: the wrapper stops tracing once the command itself has finished, and exits with
+  // its status. The traced sh adds one execve.
   const wrapper = `${INSIDE_DIR}/traced`;
   await sandbox.writeFile(
     wrapper,
@@ -40,7 +40,11 @@ export async function straceIn(sandbox: Sandbox): Promise<string[] | undefined> 
       `${strace.map((arg) => `'${arg}'`).join(' ')} /bin/sh -c '"$@"; echo $? > ${STRACE_RC}' traced "$@" &`,
       'tracer=$!',
       'while [ ! -e "$rc" ] && kill -0 "$tracer" 2>/dev/null; do sleep 0.05; done',
+      // TERM first (strace detaches); an strace that still waits on a daemon after a second
+      // is killed, and the kernel detaches what it traced (the lines are already written).
       'kill -TERM "$tracer" 2>/dev/null',
+      'for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$tracer" 2>/dev/null || break; sleep 0.1; done',
+      'kill -KILL "$tracer" 2>/dev/null',
       'wait "$tracer"',
       '[ -e "$rc" ] || exit 99',
       'exit "$(cat "$rc")"',
