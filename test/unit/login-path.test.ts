@@ -128,6 +128,21 @@ describe('sshd refuses the user', () => {
     expect(list.some((entry) => entry.check === 'listen_port')).toBe(false);
   });
 
+  test('diagnose: keys in ~/.ssh/authorized_keys that AuthorizedKeysFile no longer names: that file is the lockout, not "no credentials"', async () => {
+    const world = new LoginWorld();
+    world.system.addFile('/etc/ssh/sshd_config.d/90-keys.conf', 'AuthorizedKeysFile /nonexistent/%u\n');
+    world.overrides.set('authorizedkeysfile', '/nonexistent/%u');
+    const result = await diagnose(world.system, paths, { username: 'azureadmin' }, { agentLibDir: '/var/lib/waagent', probeTimeoutMs: 100 });
+    expect(problems(result.verdicts)).toEqual([
+      expect.objectContaining({
+        check: 'authorized_keys_file',
+        verdict: 'blocked',
+        fix: 'reset_ssh',
+        evidence: 'AuthorizedKeysFile /nonexistent/%u (/etc/ssh/sshd_config.d/90-keys.conf:1) does not include /home/azureadmin/.ssh/authorized_keys',
+      }),
+    ]);
+  });
+
   test('diagnose: a port other than 22 is a warning naming where it is set', async () => {
     const world = new LoginWorld();
     world.system.addFile('/etc/ssh/sshd_config.d/70-port.conf', '# moved\nPort 2222\n');

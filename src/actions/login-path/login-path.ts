@@ -62,11 +62,19 @@ async function effectiveFor(shared: Pick<SharedFacts, 'system' | 'sshd'>, user: 
   }
 }
 
-async function meansOf(shared: SharedFacts, target: LoginTarget, keyFiles: readonly string[]): Promise<LoginMeans> {
-  if (target.means !== undefined) return target.means;
-  let key = false;
-  for (const file of keyFiles) if (await hasKeys(shared.system, file)) key = true;
-  return { key, password: (await readPasswordState(shared.system, target.user)) === 'usable' };
+/**
+ * The user's ways in when the request did not give them: a key in a file sshd reads, or in
+ * the usual ~/.ssh/authorized_keys when sshd reads none (so a moved AuthorizedKeysFile is
+ * named as the lockout it is, not as "no credentials"), and a usable password.
+ */
+async function meansOf(shared: SharedFacts, target: LoginTarget, keyFiles: readonly string[], conventional: string): Promise<{ means: LoginMeans; keyFile?: string }> {
+  if (target.means !== undefined) return { means: target.means };
+  let keyFile: string | undefined;
+  for (const file of keyFiles.includes(conventional) ? keyFiles : [...keyFiles, conventional]) {
+    if (keyFile === undefined && (await hasKeys(shared.system, file))) keyFile = file;
+  }
+  const means = { key: keyFile !== undefined, password: (await readPasswordState(shared.system, target.user)) === 'usable' };
+  return keyFile === undefined ? { means } : { means, keyFile };
 }
 
 /** Every check for one user, in the order a login meets them. */
@@ -80,14 +88,15 @@ export async function checkUser(shared: SharedFacts, target: LoginTarget): Promi
   const config = await effectiveFor(shared, user);
   const effective = isVerdict(config) ? undefined : config;
   if (isVerdict(config)) results.push(config);
-  const keyFiles = effective === undefined ? [`${account.home.replace(/\/+$/, '')}/.ssh/authorized_keys`] : keysFilesOf(effective, account);
-  const means = await meansOf(shared, target, keyFiles);
+  const conventional = `${account.home.replace(/\/+$/, '')}/.ssh/authorized_keys`;
+  const keyFiles = effective === undefined ? [conventional] : keysFilesOf(effective, account);
+  const { means, keyFile: foundKeys } = await meansOf(shared, target, keyFiles, conventional);
   if (effective !== undefined) {
     results.push(judgeAccessLists(effective, user, groups, shared.sources));
     results.push(...judgeAuthentication(effective, user, means, shared.sources));
     results.push(judgeAuthenticationMethods(effective, user, means, shared.sources));
   }
-  const keyFile = target.keyFile ?? keyFiles[0] ?? `${account.home.replace(/\/+$/, '')}/.ssh/authorized_keys`;
+  const keyFile = target.keyFile ?? foundKeys ?? keyFiles[0] ?? conventional;
   if (means.key && effective !== undefined) results.push(judgeKeysFile(effective, account, keyFile, shared.sources));
   const shell = account.shell === '' ? '/bin/sh' : account.shell;
   results.push(judgeShell(account, await isExecutable(system, shell)));
