@@ -8,7 +8,9 @@ export default defineConfig({
     root,
     dangerouslyIgnoreUnhandledErrors: false,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // Unit tests run beside the integration and e2e projects on CI's two cores; some start
+      // real openssl and ssh-keygen, so the 5 s default is too tight there.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
       {
         extends: true,
         test: {
