@@ -19,14 +19,44 @@ export function passwordAloneAllowed(methods: string | undefined): boolean {
   return methods.split(/\s+/).some((list) => list.split(',').every((method) => method === 'password'));
 }
 
+/** One `sshd -T` listenaddress value (`0.0.0.0:22`, `[::]:22`, optionally `rdomain X` after it). */
+export function parseListenAddress(entry: string): { address: string; port: number; value: string } | undefined {
+  const value = entry.split(/\s+/)[0] ?? '';
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]+):(\d+)$/.exec(value);
+  return match === null ? undefined : { address: match[1] ?? '', port: Number(match[2]), value };
+}
+
 /** The TCP ports from `sshd -T`'s port and listenaddress values, sorted. */
 export function listeningPorts(ports: readonly string[], listenAddresses: readonly string[]): number[] {
   const found = new Set<number>(ports.map(Number));
   for (const entry of listenAddresses) {
-    const port = /:(\d+)(\s|$)/.exec(entry)?.[1];
-    if (port !== undefined) found.add(Number(port));
+    const parsed = parseListenAddress(entry);
+    if (parsed !== undefined) found.add(parsed.port);
   }
   return [...found].filter((port) => Number.isInteger(port) && port > 0).sort((a, b) => a - b);
+}
+
+/** The entries of an `authorizedkeysfile` value (sshd -T prints them space-separated). */
+export function authorizedKeysPatterns(value: string | undefined): string[] {
+  return (value ?? '').split(/\s+/).filter((entry) => entry !== '');
+}
+
+/**
+ * One AuthorizedKeysFile entry for an account: %% %h %u %U expanded, a relative path taken
+ * from the home directory (sshd(8)); undefined for a token sshd has that is not expanded here.
+ */
+export function expandAuthorizedKeysPath(pattern: string, account: { name: string; uid: number; home: string }): string | undefined {
+  let unknown = false;
+  const expanded = pattern.replace(/%(.)/g, (_whole, token: string) => {
+    if (token === '%') return '%';
+    if (token === 'h') return account.home;
+    if (token === 'u') return account.name;
+    if (token === 'U') return String(account.uid);
+    unknown = true;
+    return '';
+  });
+  if (unknown) return undefined;
+  return path.posix.normalize(expanded.startsWith('/') ? expanded : `${account.home.replace(/\/+$/, '')}/${expanded}`);
 }
 
 /** HostKey files set globally in these files (sshd's read order), or sshd's defaults when none is. */

@@ -1,7 +1,7 @@
-import * as path from 'node:path';
 import { VmaccessError, isVmaccessError } from '../../errors.js';
 import type { PasswdEntry } from '../../config/passwd.js';
 import type { FileInfo, System } from '../../system/system.js';
+import { authorizedKeysPatterns, expandAuthorizedKeysPath } from '../../config/sshd-semantics.js';
 import { readEffectiveSshdConfig } from '../sshd-effective.js';
 
 /**
@@ -27,28 +27,9 @@ export interface KeysFileLocation {
   unpersonal: string[];
 }
 
-/** Expand AuthorizedKeysFile tokens (sshd_config(5): %% %h %u %U); undefined for unknown tokens. */
-export function expandAuthorizedKeysPath(pattern: string, user: PasswdEntry): string | undefined {
-  let unknown = false;
-  const expanded = pattern.replace(/%(.)/g, (_whole, token: string) => {
-    switch (token) {
-      case '%':
-        return '%';
-      case 'h':
-        return user.home;
-      case 'u':
-        return user.name;
-      case 'U':
-        return String(user.uid);
-      default:
-        unknown = true;
-        return '';
-    }
-  });
-  if (unknown) return undefined;
-  // Relative paths are relative to the home directory from the passwd database.
-  const absolute = expanded.startsWith('/') ? expanded : `${user.home.replace(/\/+$/, '')}/${expanded}`;
-  return path.posix.normalize(absolute);
+/** The AuthorizedKeysFile entries `sshd -T -C user=<name>` reports (throws VmaccessError when it cannot). */
+async function effectiveKeysPatterns(system: System, name: string): Promise<string[]> {
+  return authorizedKeysPatterns((await readEffectiveSshdConfig(system, { user: name })).get('authorizedkeysfile'));
 }
 
 /**
@@ -66,8 +47,7 @@ export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry
   });
   let patterns: string[];
   try {
-    const effective = await readEffectiveSshdConfig(system, { user: user.name });
-    patterns = (effective.get('authorizedkeysfile') ?? '').split(/\s+/).filter((entry) => entry !== '');
+    patterns = await effectiveKeysPatterns(system, user.name);
   } catch (error) {
     if (!isVmaccessError(error)) throw error;
     return fallback(`sshd -T could not report the effective AuthorizedKeysFile (${error.code})`);
@@ -105,8 +85,7 @@ export async function assertKeysFileNotShared(system: System, location: KeysFile
   for (const other of others) {
     let patterns: string[];
     try {
-      const effective = await readEffectiveSshdConfig(system, { user: other.name });
-      patterns = (effective.get('authorizedkeysfile') ?? '').split(/\s+/).filter((entry) => entry !== '');
+      patterns = await effectiveKeysPatterns(system, other.name);
     } catch (error) {
       if (!isVmaccessError(error)) throw error;
       throw refuse(location.unpersonal[0]!, `sshd -T could not say which file it reads for ${other.name} (${error.code})`);

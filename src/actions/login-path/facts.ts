@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { findPasswdEntry, type PasswdEntry } from '../../config/passwd.js';
 import { absoluteIncludePattern, findIncludes, globMatches, hasGlobMagic } from '../../config/sshd-config.js';
+import { parseListenAddress } from '../../config/sshd-semantics.js';
 import type { System } from '../../system/system.js';
 import type { EffectiveSshdConfig } from '../sshd-effective.js';
 import { parseChageExpiry, parsePasswdStatus, type PasswordState, type PathFact } from './account-rules.js';
@@ -106,12 +107,10 @@ export async function readConfigSources(system: System, mainPath: string): Promi
 export function listenerEndpoints(config: EffectiveSshdConfig): { host: string; port: number; listen: string }[] {
   const endpoints: { host: string; port: number; listen: string }[] = [];
   for (const entry of config.getAll('listenaddress')) {
-    const value = entry.split(/\s+/)[0] ?? '';
-    const match = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]+):(\d+)$/.exec(value);
-    if (match === null) continue;
-    const address = match[1] ?? '';
+    const parsed = parseListenAddress(entry);
+    if (parsed === undefined) continue;
+    const { address, port, value } = parsed;
     const host = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
-    const port = Number(match[2]);
     if (!endpoints.some((endpoint) => endpoint.host === host && endpoint.port === port)) endpoints.push({ host, port, listen: value });
   }
   if (endpoints.length === 0) {

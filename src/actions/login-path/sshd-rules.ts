@@ -1,6 +1,5 @@
-import * as path from 'node:path';
 import { parseSshdDirectives } from '../../config/sshd-config.js';
-import { userPatternMatches } from '../../config/sshd-semantics.js';
+import { expandAuthorizedKeysPath, parseListenAddress, userPatternMatches } from '../../config/sshd-semantics.js';
 import type { EffectiveSshdConfig } from '../sshd-effective.js';
 import { finding, ok, type CheckVerdict, type LoginMeans } from './verdict.js';
 
@@ -134,26 +133,11 @@ export function judgeAuthenticationMethods(config: EffectiveSshdConfig, user: st
   return finding(name, 'blocked', `AuthenticationMethods ${setting}${where(sources, 'authenticationmethods')} needs a method the user cannot complete`, { user, fix: 'reset_ssh' });
 }
 
-/** Expand one AuthorizedKeysFile entry (%% %h %u %U; relative to the home directory). */
-export function expandKeysFile(pattern: string, account: { name: string; uid: number; home: string }): string | undefined {
-  let unknown = false;
-  const expanded = pattern.replace(/%(.)/g, (_whole, token: string) => {
-    if (token === '%') return '%';
-    if (token === 'h') return account.home;
-    if (token === 'u') return account.name;
-    if (token === 'U') return String(account.uid);
-    unknown = true;
-    return '';
-  });
-  if (unknown) return undefined;
-  return path.posix.normalize(expanded.startsWith('/') ? expanded : `${account.home.replace(/\/+$/, '')}/${expanded}`);
-}
-
 /** The key files sshd reads for this user, from the effective AuthorizedKeysFile. */
 export function keysFilesOf(config: EffectiveSshdConfig, account: { name: string; uid: number; home: string }): string[] {
   const patterns = values(config, 'authorizedkeysfile');
   if (patterns.length === 1 && patterns[0]?.toLowerCase() === 'none') return [];
-  return patterns.map((pattern) => expandKeysFile(pattern, account)).filter((file): file is string => file !== undefined);
+  return patterns.map((pattern) => expandAuthorizedKeysPath(pattern, account)).filter((file): file is string => file !== undefined);
 }
 
 /** The file the key went to (or the user's keys live in) must be one sshd reads. */
@@ -184,18 +168,15 @@ function isLoopback(address: string): boolean {
   return /^127\./.test(address) || address === '::1';
 }
 
-/** The addresses of the effective ListenAddress lines (`sshd -T` prints host:port or [v6]:port). */
-function listenAddresses(config: EffectiveSshdConfig): string[] {
-  return config.getAll('listenaddress').map((entry) => {
-    const value = entry.split(/\s+/)[0] ?? '';
-    return /^\[([^\]]+)\]:\d+$/.exec(value)?.[1] ?? /^([^:]+):\d+$/.exec(value)?.[1] ?? value;
-  });
+/** The addresses and ports of the effective ListenAddress lines. */
+function listeners(config: EffectiveSshdConfig): { address: string; port: number }[] {
+  return config.getAll('listenaddress').flatMap((entry) => parseListenAddress(entry) ?? []);
 }
 
 /** sshd answering only on loopback is a lockout for every remote login, however well it answers. */
 export function judgeListenScope(config: EffectiveSshdConfig, sources?: ConfigSources): CheckVerdict {
   const name = 'listen_scope';
-  const addresses = listenAddresses(config);
+  const addresses = listeners(config).map((listener) => listener.address);
   if (addresses.length === 0 || !addresses.every(isLoopback)) return ok(name, addresses.length === 0 ? 'sshd listens on every address' : `sshd listens on ${addresses.join(', ')}`);
   return finding(name, 'blocked', `sshd listens only on ${addresses.join(', ')} (loopback)${where(sources, 'listenaddress')}: nothing from the network reaches it`, { fix: 'reset_ssh' });
 }
@@ -206,7 +187,7 @@ export function judgeListenScope(config: EffectiveSshdConfig, sources?: ConfigSo
  */
 export function judgeListenPort(config: EffectiveSshdConfig, sources?: ConfigSources): CheckVerdict {
   const name = 'listen_port';
-  const ports = [...new Set(config.getAll('listenaddress').map((entry) => /:(\d+)$/.exec(entry.split(/\s+/)[0] ?? '')?.[1]).filter((port): port is string => port !== undefined))];
+  const ports = [...new Set(listeners(config).map((listener) => String(listener.port)))];
   const effective = ports.length > 0 ? ports : config.getAll('port');
   if (effective.length === 0 || effective.includes('22')) return ok(name, `sshd listens on port ${effective.length === 0 ? '22' : effective.join(', ')}`);
   return finding(name, 'warning', `sshd listens on port ${effective.join(', ')}, not 22${where(sources, 'port') || where(sources, 'listenaddress')}: clients (ssh -p) and the network security rules must use that port`, { fix: 'reset_ssh' });
