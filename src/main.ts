@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import { createProgram, isCommanderExit, type HandlerOperation, type HandlerOptions } from './cli.js';
+import type { HandlerOperation, HandlerOptions } from './cli.js';
 import { VmaccessError, isVmaccessError } from './errors.js';
 import { isSafeUsername } from './config/passwd.js';
 import { createEventSink } from './handler/events.js';
@@ -179,7 +179,16 @@ async function runDiagnose(options: HandlerOptions, system: System, proc: Proces
   });
 }
 
+/**
+ * The guest agent (and the access-expiry timer) call one bare word: those skip the
+ * command-line parser, which costs a few MB of memory on every enable (docs/performance.md).
+ */
+const AGENT_OPERATIONS: ReadonlySet<string> = new Set<HandlerOperation>(['install', 'enable', 'update', 'disable', 'uninstall', 'expire']);
+
 export async function main(proc: ProcessContext, system: System = createRealSystem()): Promise<number> {
+  const [first, ...rest] = proc.argv;
+  if (first !== undefined && rest.length === 0 && AGENT_OPERATIONS.has(first)) return runLifecycle(first as HandlerOperation, {}, system, proc);
+  const { createProgram, isCommanderExit } = await import('./cli.js');
   let exitCode = 0;
   const program = createProgram(
     {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { VmaccessError } from '../errors.js';
 import type { AccountRequest, DiskRequest, UnlockRequest, VmaccessRequest } from './request.js';
 
