@@ -28,7 +28,10 @@ const systemIsDomainFree = {
  * One no-restricted-imports block: the effect modules (only the System port's real
  * implementation may use them) plus the layer's forbidden folders.
  */
-function layerRule(files, patterns, effectMessage, effects = effectModules, ignores = ['src/system/real-system.ts']) {
+/** The real implementation of the System port: the only files that may touch the machine. */
+const REAL_SYSTEM = ['src/system/real-system.ts', 'src/system/run-command.ts'];
+
+function layerRule(files, patterns, effectMessage, effects = effectModules, ignores = REAL_SYSTEM) {
   const message = effectMessage || 'Use the System port (src/system/system.ts).';
   return {
     files,
@@ -83,11 +86,11 @@ export default tseslint.config(
     [systemIsDomainFree],
     '',
     effectModules,
-    ['src/system/real-system.ts'],
+    REAL_SYSTEM,
   ),
   {
     // The real implementation is the one place that may touch the machine; it still imports no domain code.
-    files: ['src/system/real-system.ts'],
+    files: REAL_SYSTEM,
     rules: { 'no-restricted-imports': ['error', { patterns: [systemIsDomainFree] }] },
   },
   layerRule(

@@ -40,7 +40,7 @@ export function appBuildOptions({ root = REPO_ROOT, version = readPackageVersion
     outdir: APP_DIR,
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunks/[name]-[hash]',
-    // Bundled CommonJS dependencies (pino, commander) call require() for builtins.
+    // Bundled CommonJS dependencies (commander) call require() for builtins.
     banner: { js: "import { createRequire as __vmaccessCreateRequire } from 'node:module'; const require = __vmaccessCreateRequire(import.meta.url);" },
     define: { __VMACCESS_VERSION__: JSON.stringify(version) },
     legalComments: 'eof',

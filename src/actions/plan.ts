@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.js';
 import type { ErrorCode } from '../errors.js';
 import type { SystemPaths } from '../system/paths.js';
 import type { System } from '../system/system.js';

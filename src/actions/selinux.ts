@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.js';
 import type { System } from '../system/system.js';
 
 /** Present when the kernel runs SELinux. */

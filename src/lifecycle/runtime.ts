@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '../logger.js';
 import type { Action, ActionContext } from '../actions/action.js';
 import type { VmaccessRequest } from '../settings/request.js';
 import type { DiagnoseReport } from './diagnose.js';

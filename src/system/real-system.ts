@@ -1,3 +1,4 @@
+import * as fsSync from 'node:fs';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -102,27 +103,27 @@ export function createRealSystem(): System {
     async run(file, args, options: RunOptions = {}): Promise<RunResult> {
       // No shell, a fixed environment and a timeout for every command; secrets only
       // ever travel on stdin (options.input), so they never show in ps or in logs.
-      // Loaded on the first command run: execa and its dependencies cost ~35 ms of startup.
-      const { execa } = await import('execa');
-      const result = await execa(file, [...args], {
-        reject: false,
-        extendEnv: false,
+      const { runCommand } = await import('./run-command.js');
+      return runCommand({
+        file,
+        args,
         env: { LC_ALL: 'C', PATH: COMMAND_PATH, ...options.env },
-        timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        killSignal: 'SIGKILL',
-        stripFinalNewline: false,
-        encoding: 'utf8',
-        stdin: options.input === undefined ? 'ignore' : 'pipe',
+        timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         ...(options.input === undefined ? {} : { input: options.input }),
         ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       });
-      const started = !(result.failed && result.exitCode === undefined && !result.timedOut && result.signal === undefined);
-      return {
-        exitCode: result.exitCode ?? (result.timedOut ? 124 : 127),
-        stdout: typeof result.stdout === 'string' ? result.stdout : '',
-        stderr: typeof result.stderr === 'string' ? result.stderr : '',
-        timedOut: result.timedOut,
-        started,
+    },
+
+    openAppendLog(target, mode) {
+      // O_APPEND: each record is one write(2) at the end, whoever else appends; the
+      // descriptor lives as long as this short-lived process.
+      const fd = fsSync.openSync(target, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, mode);
+      return (line) => {
+        try {
+          fsSync.writeSync(fd, line);
+        } catch {
+          // A full disk must not stop the rescue that may be about to free it.
+        }
       };
     },
 

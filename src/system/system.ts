@@ -114,5 +114,11 @@ export interface System {
    * fails or nothing arrives within timeoutMs. Sends nothing.
    */
   probeTcpBanner(host: string, port: number, timeoutMs: number): Promise<string | undefined>;
+  /**
+   * Open `path` for appending (created with `mode`; a symbolic link at the name is
+   * refused) and return a writer that appends each line with one synchronous write:
+   * a log that must survive a SIGKILL right after a record. A failed write is dropped.
+   */
+  openAppendLog(path: string, mode: number): (line: string) => void;
   now(): Date;
 }

@@ -159,6 +159,23 @@ export class FakeSystem implements System {
     return Promise.resolve();
   }
 
+  openAppendLog(target: string, mode: number): (line: string) => void {
+    const real = this.parentOf(target);
+    const existing = this.nodes.get(real);
+    if (existing !== undefined && existing.type !== 'file') throw new Error(`openAppendLog: ${target} is not a file`);
+    if (this.nodes.get(path.dirname(real))?.type !== 'directory') throw enoent('openAppendLog', target);
+    if (existing === undefined) this.nodes.set(real, this.node('file', new Uint8Array(), mode, 0, 0));
+    return (line) => {
+      const node = this.nodes.get(real);
+      if (node?.type !== 'file') return;
+      const added = encoder.encode(line);
+      const data = new Uint8Array(node.data.length + added.length);
+      data.set(node.data);
+      data.set(added, node.data.length);
+      node.data = data;
+    };
+  }
+
   createExclusive(target: string, data: string, options: WriteOptions = {}): Promise<boolean> {
     const real = this.parentOf(target);
     if (this.nodes.has(real)) return Promise.resolve(false);

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { createSilentLogger } from '../../src/handler/log.js';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createSshChangeRequests } from '../../src/actions/action.js';
 import type { ActionContext } from '../../src/actions/action.js';
@@ -166,7 +166,7 @@ function machine(family: string, edit: (root: string) => void = () => undefined)
     paths,
     system,
     serviceCalls,
-    context: { system, logger: pino({ level: 'silent' }), paths, ssh: createSshChangeRequests(), agentLibDir: path.join(root, 'var', 'lib', 'waagent') },
+    context: { system, logger: createSilentLogger(), paths, ssh: createSshChangeRequests(), agentLibDir: path.join(root, 'var', 'lib', 'waagent') },
   };
 }
 

@@ -3,13 +3,13 @@
  * reads `{ mode, request, agentLibDir }` as JSON on stdin (secrets travel only there),
  * runs the real actions (src/actions loadActions) against the real system through
  * the same dispatcher enable uses, and prints `{ outcomes, failures, plan }` as JSON.
- * Logs (pino, debug level) go to stderr.
+ * Logs (extension.log's format, debug level, secrets redacted) go to stderr.
  */
-import { pino } from 'pino';
 import { createSshChangeRequests, type ActionContext } from '../../src/actions/action.js';
 import { loadActions } from '../../src/actions/index.js';
 import { renderPlan } from '../../src/actions/plan.js';
 import { dispatch } from '../../src/lifecycle/dispatch.js';
+import { createStreamLogger } from '../../src/handler/log.js';
 import type { VmaccessRequest } from '../../src/settings/request.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
 import { createRealSystem } from '../../src/system/real-system.js';
@@ -32,7 +32,7 @@ async function readStdin(): Promise<string> {
 
 async function main(): Promise<void> {
   const input = JSON.parse(await readStdin()) as RunnerInput;
-  const logger = pino({ level: 'debug', redact: ['password', '*.password', 'input', '*.input'] }, pino.destination({ fd: 2, sync: true }));
+  const logger = createStreamLogger((line) => process.stderr.write(line));
   const context: ActionContext = {
     system: createRealSystem(),
     logger,

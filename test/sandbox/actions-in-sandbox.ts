@@ -16,7 +16,7 @@ export interface ActionRun {
   failures: StepOutcome[];
   /** Plan lines (mode `plan` only). */
   plan: string[];
-  /** The runner's pino log (JSON lines, debug level): commands run, steps. */
+  /** The runner's log (extension.log's JSON lines, debug level): commands run, steps. */
   log: string;
   exitCode: number;
 }

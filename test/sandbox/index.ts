@@ -32,7 +32,7 @@
  * Run the real actions (src/actions) inside, for action-level integration tests:
  *
  *   const run = await runActionInSandbox(sandbox, emptyRequest({ account: {...} }));
- *   run.outcomes  // StepOutcome[] from the same dispatcher enable uses; run.log = pino debug log
+ *   run.outcomes  // StepOutcome[] from the same dispatcher enable uses; run.log = debug log (JSON lines)
  *
  * Drive the whole handler as the guest agent does (HandlerEnvironment.json, encrypted
  * protected settings, /bin/sh -c from the handler dir, agent env and time limits):

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { createRealSystem } from '../../src/system/real-system.js';
+import { runCommand } from '../../src/system/run-command.js';
 import type { System } from '../../src/system/system.js';
 import { FakeSystem } from '../fakes/fake-system.js';
 
@@ -48,6 +49,21 @@ describe.each(subjects)('System contract: %s', (_name, make) => {
     expect(await subject.system.stat(at('nope'))).toBeUndefined();
     expect(await subject.system.lstat(at('nope/deeper'))).toBeUndefined();
     expect(await subject.system.listDir(at('nope'))).toBeUndefined();
+  });
+
+  test('openAppendLog creates with the mode, appends after what is there at once, and refuses a symbolic link at the name', async () => {
+    subject = make();
+    const append = subject.system.openAppendLog(at('log'), 0o600);
+    append('one\n');
+    expect(await subject.system.readText(at('log'))).toBe('one\n');
+    expect((await subject.system.stat(at('log')))?.mode).toBe(0o600);
+    const again = subject.system.openAppendLog(at('log'), 0o644);
+    again('two\n');
+    expect(await subject.system.readText(at('log'))).toBe('one\ntwo\n');
+    await subject.system.writeFileAtomic(at('target'), 'keep');
+    subject.symlink(at('link'), at('target'));
+    expect(() => subject.system.openAppendLog(at('link'), 0o600)).toThrow();
+    expect(await subject.system.readText(at('target'))).toBe('keep');
   });
 
   test('writeFileAtomic writes content and mode, and keeps the mode of a file it replaces', async () => {
@@ -201,5 +217,27 @@ describe('real system commands', () => {
     const result = await system.run('sleep', ['5'], { timeoutMs: 200 });
     expect(result.timedOut).toBe(true);
     expect(result.exitCode).not.toBe(0);
+  });
+
+  test('a command that exits while a child it left behind holds its output pipe returns after the grace, with the output so far', async () => {
+    const started = Date.now();
+    const result = await runCommand({ file: 'sh', args: ['-c', 'echo before; sleep 30 & exit 4'], env: { PATH: '/usr/bin:/bin' }, timeoutMs: 20_000, pipeGraceMs: 300 });
+    expect(result).toMatchObject({ exitCode: 4, stdout: 'before\n', timedOut: false, started: true });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  test('a timeout is reported even when a child left behind holds the pipes', async () => {
+    const started = Date.now();
+    const result = await runCommand({ file: 'sh', args: ['-c', 'sleep 30 & sleep 30'], env: { PATH: '/usr/bin:/bin' }, timeoutMs: 300 });
+    expect(result).toMatchObject({ exitCode: 124, timedOut: true, started: true });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  test('a program killed by a signal, one that never reads its input, and output past the bound', async () => {
+    expect(await system.run('sh', ['-c', 'kill -TERM $$'])).toMatchObject({ exitCode: 143, started: true, timedOut: false });
+    const unread = await system.run('true', [], { input: 'x'.repeat(1024 * 1024) });
+    expect(unread).toMatchObject({ exitCode: 0, started: true });
+    const bounded = await runCommand({ file: 'sh', args: ['-c', 'head -c 100000 /dev/zero'], env: { PATH: '/usr/bin:/bin' }, timeoutMs: 10_000, maxOutputBytes: 1000 });
+    expect(bounded.stdout.length).toBe(1000);
   });
 });

@@ -3,7 +3,7 @@ import { mergeAuthorizedKeys } from '../../config/authorized-keys.js';
 import type { AuthorizedKeysMerge } from '../../config/authorized-keys.js';
 import type { SshPublicKey } from '../../config/ssh-public-key/index.js';
 import type { PasswdEntry } from '../../config/passwd.js';
-import type { Logger } from 'pino';
+import type { Logger } from '../../logger.js';
 import type { RunResult, System } from '../../system/system.js';
 import { firstLine } from '../../text.js';
 import { restoreSelinuxLabels } from '../selinux.js';

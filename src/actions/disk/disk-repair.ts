@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { Logger } from 'pino';
+import type { Logger } from '../../logger.js';
 import type { FsckInterpretation } from '../../config/fsck-exit-code.js';
 import { interpretFsckExit, interpretXfsRepairExit } from '../../config/fsck-exit-code.js';
 import { describeFindings, e2fsckFindings, xfsRepairFindings } from '../../config/fsck-findings.js';

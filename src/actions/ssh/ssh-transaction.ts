@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { Logger } from 'pino';
+import type { Logger } from '../../logger.js';
 import { listeningPorts } from '../../config/sshd-semantics.js';
 import { VmaccessError } from '../../errors.js';
 import type { SystemPaths } from '../../system/paths.js';
