@@ -2,6 +2,7 @@ import type { Logger } from '../logger.js';
 import type { ErrorCode } from '../errors.js';
 import type { SystemPaths } from '../system/paths.js';
 import type { System } from '../system/system.js';
+import type { SshdAnswers } from './sshd-effective.js';
 
 /**
  * Decide, then do. Each action turns a request into one ActionPlan before anything
@@ -99,6 +100,8 @@ export interface ActionContext {
   agentLibDir: string;
   /** The installed handler's folder (enable only): the access-expiry timer runs its handlers/run. */
   handlerDir?: string;
+  /** sshd's answers about the live files, asked once per user within this run. */
+  sshdAnswers?: SshdAnswers;
 }
 
 /** The public part of a plan, for `vmaccess plan --json` and the log. Never includes `detail`. */

@@ -63,23 +63,64 @@ export function connectionArgument(spec: ConnectionSpec): string {
   ].join(',');
 }
 
+/** A user name no account has and no Match block names: sshd's view for nobody in particular. */
+export const PROBE_USER = 'vmaccess-probe-nobody';
+
+/**
+ * sshd's answers within one run: `sshd -T -C` is asked once per connection for the
+ * live files. What sshd answers depends on the files and on the user's groups, so
+ * whatever changes either says so (`replaced`): the answers are forgotten, or, when the
+ * files now in place are a candidate sshd already judged, taken over from that.
+ */
+export class SshdAnswers {
+  readonly #answers = new Map<string, Promise<EffectiveSshdConfig>>();
+
+  static key(sshd: string, extraArgs: readonly string[], spec: ConnectionSpec): string {
+    return JSON.stringify([sshd, extraArgs, connectionArgument(spec)]);
+  }
+
+  /** The memoised answer, or `ask` once; a failed answer is not kept (what sshd needs may appear). */
+  answer(key: string, ask: () => Promise<EffectiveSshdConfig>): Promise<EffectiveSshdConfig> {
+    let pending = this.#answers.get(key);
+    if (pending === undefined) {
+      pending = ask();
+      this.#answers.set(key, pending);
+      pending.catch(() => {
+        if (this.#answers.get(key) === pending) this.#answers.delete(key);
+      });
+    }
+    return pending;
+  }
+
+  /** The live files or an account changed; `judged`: sshd's answers for the files now in place. */
+  replaced(judged: ReadonlyMap<string, EffectiveSshdConfig> = new Map()): void {
+    this.#answers.clear();
+    for (const [key, config] of judged) this.#answers.set(key, Promise.resolve(config));
+  }
+}
+
 /**
  * Ask sshd what it would do for this connection. `configFile` checks a candidate
- * instead of the live configuration.
+ * instead of the live configuration; `answers` asks sshd about the live files once per run.
  */
 export async function readEffectiveSshdConfig(
   system: System,
   spec: ConnectionSpec,
-  options: { sshd?: string; configFile?: string; extraArgs?: readonly string[] } = {},
+  options: { sshd?: string; configFile?: string; extraArgs?: readonly string[]; answers?: SshdAnswers } = {},
 ): Promise<EffectiveSshdConfig> {
   const sshd = options.sshd ?? (await findSshd(system));
-  const args = ['-T', '-C', connectionArgument(spec)];
-  if (options.configFile !== undefined) args.push('-f', options.configFile);
-  // Tests pass `-h <temporary host key>`: sshd -T loads host keys before it prints anything.
-  if (options.extraArgs !== undefined) args.push(...options.extraArgs);
-  const result = await system.run(sshd, args, { timeoutMs: 20_000 });
-  if (result.exitCode !== 0) {
-    throw new VmaccessError('SSHD_CONFIG_INVALID', `sshd -T rejected the configuration: ${firstLine(result.stderr, 300, 'no reason given')}`);
-  }
-  return parseSshdDump(result.stdout);
+  const extraArgs = options.extraArgs ?? [];
+  const ask = async (): Promise<EffectiveSshdConfig> => {
+    const args = ['-T', '-C', connectionArgument(spec)];
+    if (options.configFile !== undefined) args.push('-f', options.configFile);
+    // Tests pass `-h <temporary host key>`: sshd -T loads host keys before it prints anything.
+    args.push(...extraArgs);
+    const result = await system.run(sshd, args, { timeoutMs: 20_000 });
+    if (result.exitCode !== 0) {
+      throw new VmaccessError('SSHD_CONFIG_INVALID', `sshd -T rejected the configuration: ${firstLine(result.stderr, 300, 'no reason given')}`);
+    }
+    return parseSshdDump(result.stdout);
+  };
+  if (options.answers === undefined || options.configFile !== undefined) return ask();
+  return options.answers.answer(SshdAnswers.key(sshd, extraArgs, spec), ask);
 }

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { createSshChangeRequests } from '../actions/action.js';
+import { SshdAnswers } from '../actions/sshd-effective.js';
 import { VmaccessError, isVmaccessError, type ErrorCode } from '../errors.js';
 import { acquireLock } from '../handler/lock.js';
 import { readSequenceState, scrubSettingsFile, type SequenceState } from '../handler/sequence-state.js';
@@ -167,7 +168,7 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
     if (isEmptyRequest(request)) {
       return await finish({ code: undefined, message: 'Enable succeeded: the request asks for nothing.', substatus: warnings, complete: true });
     }
-    const context = { system, logger, paths: runtime.paths, ssh: createSshChangeRequests(), agentLibDir: invocation.agentLibDir, handlerDir: environment.handlerDir };
+    const context = { system, logger, paths: runtime.paths, ssh: createSshChangeRequests(), agentLibDir: invocation.agentLibDir, handlerDir: environment.handlerDir, sshdAnswers: new SshdAnswers() };
     if (request.diagnose !== undefined) {
       if (runtime.loginPath === undefined) throw new VmaccessError('INTERNAL', 'diagnose is not available in this build.');
       const report = await runtime.loginPath.diagnose(request.diagnose, context);

@@ -29,7 +29,7 @@ export async function checkLoginAfterChange(request: VmaccessRequest, context: A
   if (!wantsLoginCheck(request)) return undefined;
   const targets = await targetsOf(request, context.system, context.paths, context.agentLibDir);
   const users = targets.map((target) => target.user);
-  const verdicts = await withDeadline(checkLoginPaths(context.system, context.paths, targets), deadlineMs, () => [
+  const verdicts = await withDeadline(checkLoginPaths(context.system, context.paths, targets, context.sshdAnswers === undefined ? {} : { answers: context.sshdAnswers }), deadlineMs, () => [
     finding('login_path', 'warning', `the login-path check did not finish within ${deadlineMs / 1000} s`),
   ]);
   context.logger.info({ users, worst: worstVerdict(verdicts), findings: verdicts.filter((entry) => entry.verdict !== 'ok').map((entry) => `${entry.user ?? '-'}:${entry.check}`) }, 'login path checked');

@@ -1,4 +1,5 @@
 import { createSshChangeRequests, type Action } from '../actions/action.js';
+import { SshdAnswers } from '../actions/sshd-effective.js';
 import { publicPlan, renderPlan, type ActionContext, type ActionPlan } from '../actions/plan.js';
 import { VmaccessError, isVmaccessError, type ErrorCode } from '../errors.js';
 import { assertJsonBounds, assertTextSize } from '../settings/json-bounds.js';
@@ -84,7 +85,7 @@ export async function plan(runtime: Runtime, file: string, agentLibDir: string, 
     const ssh = createSshChangeRequests();
     if (request.account?.password !== undefined) ssh.passwordUsers.add(request.account.username);
     if (request.removeUser !== undefined) ssh.removedUsers.add(request.removeUser);
-    const context = { system: runtime.system, logger: runtime.logger, paths: runtime.paths, ssh, agentLibDir };
+    const context = { system: runtime.system, logger: runtime.logger, paths: runtime.paths, ssh, agentLibDir, sshdAnswers: new SshdAnswers() };
     for (const action of await runtime.loadActions()) {
       if (!action.wants(request)) continue;
       const entry = await planEntry(action, request, context);

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { checkLoginPaths, withDeadline, type LoginTarget } from '../../src/actions/login-path/login-path.js';
 import { diagnose } from '../../src/actions/login-path/diagnose.js';
+import { SshdAnswers, readEffectiveSshdConfig } from '../../src/actions/sshd-effective.js';
 import { defaultSystemPaths } from '../../src/system/paths.js';
 import type { CheckVerdict } from '../../src/actions/login-path/verdict.js';
 import { findIncludes } from '../../src/config/sshd-config.js';
@@ -37,6 +38,43 @@ describe('a clear path', () => {
     for (const call of world.system.calls) expect(call.timeoutMs, `${call.file} ${call.args.join(' ')}`).toBeGreaterThan(0);
     // One sshd -T for the listeners and one for the user: nothing more.
     expect(world.system.commandsRun('/usr/sbin/sshd').map((call) => call.args[0])).toEqual(['-T', '-T']);
+  });
+});
+
+describe("the run's sshd answers", () => {
+  test('a question already answered in this run (the key step asked for the same user) is not asked again; a change to the files asks anew', async () => {
+    const world = new LoginWorld();
+    const answers = new SshdAnswers();
+    await readEffectiveSshdConfig(world.system, { user: 'azureadmin' }, { sshd: '/usr/sbin/sshd', answers });
+    expect(world.system.commandsRun('/usr/sbin/sshd')).toHaveLength(1);
+    const first = await checkLoginPaths(world.system, paths, [ADMIN], { probeTimeoutMs: 500, answers });
+    expect(problems(first)).toEqual([]);
+    // Only the probe user was new.
+    expect(world.system.commandsRun('/usr/sbin/sshd')).toHaveLength(2);
+    await checkLoginPaths(world.system, paths, [ADMIN], { probeTimeoutMs: 500, answers });
+    expect(world.system.commandsRun('/usr/sbin/sshd')).toHaveLength(2);
+    answers.replaced();
+    world.overrides.set('allowusers', 'nobody');
+    world.system.addFile('/etc/ssh/sshd_config.d/90-lockdown.conf', 'AllowUsers nobody\n');
+    expect(only(await checkLoginPaths(world.system, paths, [ADMIN], { probeTimeoutMs: 500, answers }), 'sshd_access').verdict).toBe('blocked');
+    expect(world.system.commandsRun('/usr/sbin/sshd')).toHaveLength(4);
+  });
+
+  test('a failed answer is not kept', async () => {
+    const world = new LoginWorld();
+    const answers = new SshdAnswers();
+    let calls = 0;
+    const failing = (): Promise<never> => {
+      calls += 1;
+      return Promise.reject(new Error('no host keys yet'));
+    };
+    const key = SshdAnswers.key('/usr/sbin/sshd', [], { user: 'azureadmin' });
+    await expect(answers.answer(key, failing)).rejects.toThrow('no host keys yet');
+    await expect(answers.answer(key, failing)).rejects.toThrow('no host keys yet');
+    expect(calls).toBe(2);
+    const config = await readEffectiveSshdConfig(world.system, { user: 'azureadmin' }, { sshd: '/usr/sbin/sshd', answers });
+    expect(await answers.answer(key, failing)).toBe(config);
+    expect(calls).toBe(2);
   });
 });
 

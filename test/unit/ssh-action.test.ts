@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { createUndoRecord } from '../../src/actions/ssh/ssh-undo.js';
 import { OWN_DROP_IN, createSshAction } from '../../src/actions/ssh/ssh.js';
 import { isVmaccessError } from '../../src/errors.js';
+import { PROBE_USER, SshdAnswers, readEffectiveSshdConfig } from '../../src/actions/sshd-effective.js';
 import { createWorld, driveFromRequest, fastVerify, fixtureFacts, fixtureFamilies, fixtureFile, REPO, request, SSHD } from '../fakes/ssh-world.js';
 import type { World } from '../fakes/ssh-world.js';
 import * as path from 'node:path';
@@ -93,6 +94,27 @@ describe('password access', () => {
     const other = (await effectiveFor(world, 'mallory')).get('passwordauthentication');
     expect(other).toBe(family.startsWith('ubuntu') || family.startsWith('flatcar') ? 'no' : 'yes');
     expect((await world.system.stat(DROP_IN))?.mode).toBe(0o600);
+  });
+
+  test("the files now live are the candidate sshd judged: the run's answers are the candidate's, and a later question asks sshd nothing", async () => {
+    const world = createWorld({ family: 'ubuntu-24.04' });
+    const answers = new SshdAnswers();
+    world.context.sshdAnswers = answers;
+    // An answer about the files before the change must not outlive them.
+    const before = await readEffectiveSshdConfig(world.system, { user: 'alice' }, { sshd: SSHD, answers });
+    expect(before.get('passwordauthentication')).toBe('no');
+    const outcomes = await applyPasswordFor(world, 'alice');
+    expect(outcomes.filter((outcome) => outcome.result === 'failed')).toEqual([]);
+    const asked = world.system.commandsRun(SSHD).length;
+    const alice = await readEffectiveSshdConfig(world.system, { user: 'alice' }, { sshd: SSHD, answers });
+    const nobody = await readEffectiveSshdConfig(world.system, { user: PROBE_USER }, { sshd: SSHD, answers });
+    expect(world.system.commandsRun(SSHD).length - asked).toBe(0);
+    expect(alice.get('passwordauthentication')).toBe('yes');
+    expect(nobody.get('passwordauthentication')).toBe('no');
+    // A user the candidate was not asked about is asked once, then remembered.
+    await readEffectiveSshdConfig(world.system, { user: 'bob' }, { sshd: SSHD, answers });
+    await readEffectiveSshdConfig(world.system, { user: 'bob' }, { sshd: SSHD, answers });
+    expect(world.system.commandsRun(SSHD).length - asked).toBe(1);
   });
 
   test.each(NO_INCLUDE_FAMILIES)('%s: no Include, so a marked block at the end of sshd_config', async (family) => {

@@ -2,7 +2,7 @@ import { VmaccessError, isVmaccessError } from '../../errors.js';
 import type { PasswdEntry } from '../../config/passwd.js';
 import type { FileInfo, System } from '../../system/system.js';
 import { authorizedKeysPatterns, expandAuthorizedKeysPath } from '../../config/sshd-semantics.js';
-import { readEffectiveSshdConfig } from '../sshd-effective.js';
+import { readEffectiveSshdConfig, type SshdAnswers } from '../sshd-effective.js';
 
 /**
  * The authorized_keys file sshd reads for a user, checked the way sshd's StrictModes
@@ -28,8 +28,8 @@ export interface KeysFileLocation {
 }
 
 /** The AuthorizedKeysFile entries `sshd -T -C user=<name>` reports (throws VmaccessError when it cannot). */
-async function effectiveKeysPatterns(system: System, name: string): Promise<string[]> {
-  return authorizedKeysPatterns((await readEffectiveSshdConfig(system, { user: name })).get('authorizedkeysfile'));
+async function effectiveKeysPatterns(system: System, name: string, answers: SshdAnswers | undefined): Promise<string[]> {
+  return authorizedKeysPatterns((await readEffectiveSshdConfig(system, { user: name }, answers === undefined ? {} : { answers })).get('authorizedkeysfile'));
 }
 
 /**
@@ -37,7 +37,7 @@ async function effectiveKeysPatterns(system: System, name: string): Promise<stri
  * `sshd -T -C user=...`. When sshd cannot tell us (not installed, no host keys, the
  * configuration is broken), the OpenSSH default with a note saying so.
  */
-export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry): Promise<KeysFileLocation> {
+export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry, answers?: SshdAnswers): Promise<KeysFileLocation> {
   const fallback = (reason: string): KeysFileLocation => ({
     file: expandAuthorizedKeysPath(DEFAULT_AUTHORIZED_KEYS, user)!,
     // OpenSSH's compiled-in default also reads authorized_keys2.
@@ -47,7 +47,7 @@ export async function locateAuthorizedKeysFile(system: System, user: PasswdEntry
   });
   let patterns: string[];
   try {
-    patterns = await effectiveKeysPatterns(system, user.name);
+    patterns = await effectiveKeysPatterns(system, user.name, answers);
   } catch (error) {
     if (!isVmaccessError(error)) throw error;
     return fallback(`sshd -T could not report the effective AuthorizedKeysFile (${error.code})`);
@@ -85,7 +85,7 @@ export async function assertKeysFileNotShared(system: System, location: KeysFile
   for (const other of others) {
     let patterns: string[];
     try {
-      patterns = await effectiveKeysPatterns(system, other.name);
+      patterns = await effectiveKeysPatterns(system, other.name, undefined);
     } catch (error) {
       if (!isVmaccessError(error)) throw error;
       throw refuse(location.unpersonal[0]!, `sshd -T could not say which file it reads for ${other.name} (${error.code})`);

@@ -150,7 +150,7 @@ async function checkAccount(account: AccountRequest, context: ActionContext): Pr
     const keys = given ?? (await keysFor(account, context));
     let location: KeysFileLocation | undefined;
     if (keys !== undefined && existing !== undefined) {
-      location = await locateAuthorizedKeysFile(system, existing);
+      location = await locateAuthorizedKeysFile(system, existing, context.sshdAnswers);
       // Refused here (unsafe path, link planted by the user) rather than half way through apply.
       await checkAuthorizedKeysPath(system, location.file, existing);
       if (account.removePriorKeys) await otherKeyFiles(system, location, existing);

@@ -40,6 +40,8 @@ async function ensureAccount(detail: AccountDetail, context: ActionContext, outc
   const { account } = detail;
   if (detail.existing === undefined) {
     const created = await createAccount(system, paths, account.username, account.expiration === undefined ? {} : { expiration: account.expiration });
+    // Match User/Group blocks now see an account (and its groups) that did not exist.
+    context.sshdAnswers?.replaced();
     const entry = created.entry;
     outcomes.push({ name: 'account', result: 'changed', message: `Created account "${entry.name}" (uid ${entry.uid}, home ${entry.home}, shell ${created.shell}).` });
     return entry;
@@ -70,7 +72,7 @@ async function applyKeys(detail: AccountDetail, keys: PlannedKeys, entry: Passwd
   const { system, logger } = context;
   const replace = detail.account.removePriorKeys;
   // A new account's file is only known now, after useradd (the plan predicted it).
-  const location = detail.location ?? (await locateAuthorizedKeysFile(system, entry));
+  const location = detail.location ?? (await locateAuthorizedKeysFile(system, entry, context.sshdAnswers));
   // Checked again right before writing: the check while planning may be a while ago.
   await assertKeysFileNotShared(system, location, entry, () => readLocalUsers(system, context.paths));
   const check = await checkAuthorizedKeysPath(system, location.file, entry);

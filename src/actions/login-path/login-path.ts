@@ -1,12 +1,13 @@
 import { isVmaccessError } from '../../errors.js';
 import type { SystemPaths } from '../../system/paths.js';
 import type { System } from '../../system/system.js';
-import { findSshd, readEffectiveSshdConfig, type EffectiveSshdConfig } from '../sshd-effective.js';
+import { PROBE_USER, findSshd, readEffectiveSshdConfig, type EffectiveSshdConfig, type SshdAnswers } from '../sshd-effective.js';
 import { judgeExpiry, judgeNologin, judgePassword, judgeShell, judgeStrictModes, strictModesChain } from './account-rules.js';
 import { LOGIN_PATH_FILES, findPamAccessUse, hasKeys, isExecutable, listenerEndpoints, readAccount, readConfigSources, readExpiry, readGroups, readPasswordState, statChain } from './facts.js';
 import { judgePamAccess } from './pam-rules.js';
 import { judgeAccessLists, judgeAuthentication, judgeAuthenticationMethods, judgeKeysFile, judgeListenScope, keysFilesOf, strictModes, usesPam, type ConfigSources } from './sshd-rules.js';
 import { finding, ok, type CheckVerdict, type LoginMeans } from './verdict.js';
+import type { PasswordState } from './account-rules.js';
 
 /**
  * The login-path engine: from inside the VM and without the user's private key,
@@ -27,6 +28,8 @@ export interface LoginPathOptions {
   today?: string;
   /** Bound on each banner probe. */
   probeTimeoutMs?: number;
+  /** sshd's answers already known in this run (and a place to keep new ones). */
+  answers?: SshdAnswers;
 }
 
 /** Shared by every user of one run: sshd's binary, where its keywords were set, its view for nobody in particular. */
@@ -38,19 +41,17 @@ export interface SharedFacts {
   today: string;
   /** `sshd -T` for a user no Match block names (listeners, host keys), or why it failed. */
   probe: EffectiveSshdConfig | CheckVerdict;
+  answers?: SshdAnswers;
 }
 
 export function isVerdict(value: EffectiveSshdConfig | CheckVerdict): value is CheckVerdict {
   return 'verdict' in value;
 }
 
-/** The user no Match block is expected to name, as the ssh action uses for its own probe. */
-const PROBE_USER = 'vmaccess-probe-nobody';
-
-async function effectiveFor(shared: Pick<SharedFacts, 'system' | 'sshd'>, user: string): Promise<EffectiveSshdConfig | CheckVerdict> {
+async function effectiveFor(shared: Pick<SharedFacts, 'system' | 'sshd' | 'answers'>, user: string): Promise<EffectiveSshdConfig | CheckVerdict> {
   if (shared.sshd === undefined) return finding('sshd_config', 'blocked', 'sshd is not installed', { user, advice: 'install openssh-server' });
   try {
-    return await readEffectiveSshdConfig(shared.system, { user }, { sshd: shared.sshd });
+    return await readEffectiveSshdConfig(shared.system, { user }, { sshd: shared.sshd, ...(shared.answers === undefined ? {} : { answers: shared.answers }) });
   } catch (error) {
     if (!isVmaccessError(error)) throw error;
     // A socket-activated sshd (Accept=yes) has no /run/sshd between connections and sshd -T
@@ -67,13 +68,13 @@ async function effectiveFor(shared: Pick<SharedFacts, 'system' | 'sshd'>, user: 
  * the usual ~/.ssh/authorized_keys when sshd reads none (so a moved AuthorizedKeysFile is
  * named as the lockout it is, not as "no credentials"), and a usable password.
  */
-async function meansOf(shared: SharedFacts, target: LoginTarget, keyFiles: readonly string[], conventional: string): Promise<{ means: LoginMeans; keyFile?: string }> {
+async function meansOf(shared: SharedFacts, target: LoginTarget, keyFiles: readonly string[], conventional: string, password: PasswordState | undefined): Promise<{ means: LoginMeans; keyFile?: string }> {
   if (target.means !== undefined) return { means: target.means };
   let keyFile: string | undefined;
   for (const file of keyFiles.includes(conventional) ? keyFiles : [...keyFiles, conventional]) {
     if (keyFile === undefined && (await hasKeys(shared.system, file))) keyFile = file;
   }
-  const means = { key: keyFile !== undefined, password: (await readPasswordState(shared.system, target.user)) === 'usable' };
+  const means = { key: keyFile !== undefined, password: password === 'usable' };
   return keyFile === undefined ? { means } : { means, keyFile };
 }
 
@@ -84,13 +85,13 @@ export async function checkUser(shared: SharedFacts, target: LoginTarget): Promi
   const account = await readAccount(system, shared.paths.passwd, user);
   if (account === undefined) return [finding('account', 'blocked', `there is no local account ${user}`, { user, fix: 'ssh_key' })];
   const results: CheckVerdict[] = [ok('account', `uid ${account.uid}, home ${account.home}`, user)];
-  const groups = await readGroups(system, user);
-  const config = await effectiveFor(shared, user);
+  // The programs asked about the account do not depend on each other: they run side by side.
+  const [groups, config, expiry, password] = await Promise.all([readGroups(system, user), effectiveFor(shared, user), readExpiry(system, user), readPasswordState(system, user)]);
   const effective = isVerdict(config) ? undefined : config;
   if (isVerdict(config)) results.push(config);
   const conventional = `${account.home.replace(/\/+$/, '')}/.ssh/authorized_keys`;
   const keyFiles = effective === undefined ? [conventional] : keysFilesOf(effective, account);
-  const { means, keyFile: foundKeys } = await meansOf(shared, target, keyFiles, conventional);
+  const { means, keyFile: foundKeys } = await meansOf(shared, target, keyFiles, conventional, password);
   if (effective !== undefined) {
     results.push(judgeAccessLists(effective, user, groups, shared.sources));
     results.push(...judgeAuthentication(effective, user, means, shared.sources));
@@ -100,8 +101,8 @@ export async function checkUser(shared: SharedFacts, target: LoginTarget): Promi
   if (means.key && effective !== undefined) results.push(judgeKeysFile(effective, account, keyFile, shared.sources));
   const shell = account.shell === '' ? '/bin/sh' : account.shell;
   results.push(judgeShell(account, await isExecutable(system, shell)));
-  results.push(judgeExpiry(user, await readExpiry(system, user), shared.today));
-  results.push(judgePassword(user, await readPasswordState(system, user), means, effective === undefined || usesPam(effective)));
+  results.push(judgeExpiry(user, expiry, shared.today));
+  results.push(judgePassword(user, password, means, effective === undefined || usesPam(effective)));
   if (means.key) results.push(judgeStrictModes(account, await statChain(system, strictModesChain(keyFile, account.home)), effective === undefined || strictModes(effective)));
   const pamUse = await findPamAccessUse(system);
   const accessFile = pamUse?.accessFile ?? LOGIN_PATH_FILES.accessConf;
@@ -135,14 +136,16 @@ export async function checkListeners(system: System, config: EffectiveSshdConfig
 
 export async function createSharedFacts(system: System, paths: SystemPaths, options: LoginPathOptions = {}): Promise<SharedFacts> {
   const sshd = await findSshd(system).catch(() => undefined);
-  const probe = await effectiveFor({ system, sshd }, PROBE_USER);
+  const answers = options.answers === undefined ? {} : { answers: options.answers };
+  const [probe, sources] = await Promise.all([effectiveFor({ system, sshd, ...answers }, PROBE_USER), readConfigSources(system, paths.sshdConfig)]);
   return {
     system,
     paths,
     sshd,
-    sources: await readConfigSources(system, paths.sshdConfig),
+    sources,
     today: options.today ?? system.now().toISOString().slice(0, 10),
     probe: isVerdict(probe) ? { ...probe, user: undefined } : probe,
+    ...answers,
   };
 }
 
@@ -157,9 +160,9 @@ export async function checkMachine(shared: SharedFacts, options: LoginPathOption
 /** The whole path for these users: the machine once, then each user. */
 export async function checkLoginPaths(system: System, paths: SystemPaths, targets: readonly LoginTarget[], options: LoginPathOptions = {}): Promise<CheckVerdict[]> {
   const shared = await createSharedFacts(system, paths, options);
-  const results = await checkMachine(shared, options);
-  for (const target of targets) results.push(...(await checkUser(shared, target)));
-  return results;
+  // Side by side; the verdicts keep the order a login meets them (machine, then each user).
+  const parts = await Promise.all([checkMachine(shared, options), ...targets.map((target) => checkUser(shared, target))]);
+  return parts.flat();
 }
 
 /**

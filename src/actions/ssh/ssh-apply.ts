@@ -94,6 +94,8 @@ async function applyValidated(plan: ActionPlan<SshPlanDetail>, context: ActionCo
   const sshd = await controlService(tx, undo, { decision: service, mustVerify, endpoints, listenChanged: validation.listenChanged });
   outcomes.push(sshd);
   if (sshd.result === 'failed') return outcomes;
+  // The live files are now the candidate sshd judged: its answers are the live ones.
+  context.sshdAnswers?.replaced(validation.answers);
   if (detail.historyDir !== undefined) {
     const moved = await moveBackupToHistory(context.system, context.paths, detail.historyDir);
     outcomes.push({ name: 'ssh_backup', result: 'changed', message: `The backup was restored and moved to ${moved}; the next change takes a fresh backup.` });
@@ -106,6 +108,8 @@ export async function applySshPlan(plan: ActionPlan<SshPlanDetail>, context: Act
   if (detail.kind === 'skip') return [{ name: 'sshd', result: 'skipped', message: 'No SSH server change was needed.' }];
   if (detail.kind === 'nothing') return [{ name: 'sshd_config', result: 'unchanged', message: 'The SSH server configuration already was as requested; sshd was not touched.' }];
   await refuseIfStale(context.system, plan.files);
+  // From here the live files may change (recovery, the change, a rollback).
+  context.sshdAnswers?.replaced();
   const outcomes: StepOutcome[] = [];
   // A run that died while writing left its journal: put those files back first (the plan
   // was made on the files as they are after that, and reloads sshd whatever else changes).

@@ -18,7 +18,7 @@ import type { RestartTiming } from './sshd-restart.js';
  * 9999999gentoo-pam.conf). */
 export const OWN_DROP_IN = '00-vmaccess.conf';
 /** A user name no account has, to prove other users' settings did not change. */
-export const PROBE_USER = 'vmaccess-probe-nobody';
+export { PROBE_USER } from '../sshd-effective.js';
 
 export interface SshActionOptions {
   /** sshd binary or a wrapper (tests). Default: found in the usual places. */

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { listeningPorts } from '../../config/sshd-semantics.js';
 import { VmaccessError } from '../../errors.js';
-import type { EffectiveSshdConfig } from '../sshd-effective.js';
+import { SshdAnswers, type EffectiveSshdConfig } from '../sshd-effective.js';
 import { checkUser, effectiveChanges, ensureSetting, renderGrants, withoutGrantFiles } from './grants.js';
 import type { Candidate, Intent, UserCheck } from './grants.js';
 import { liveConfiguration, withStagedCandidate } from './ssh-candidate.js';
@@ -30,6 +30,8 @@ export interface Validated {
   /** `sshd -T` listenaddress lines of the candidate, for the probe after the reload. */
   candidateListen: string[];
   listenChanged: boolean;
+  /** What sshd answered for the candidate (SshdAnswers keys): once it is in place, these are the live answers. */
+  answers: Map<string, EffectiveSshdConfig>;
 }
 
 export interface Pending {
@@ -41,17 +43,26 @@ export interface Pending {
   privsepDir?: string;
 }
 
-type RoundResult = { complaint: SshdComplaint } | { probe: EffectiveSshdConfig; checks: UserCheck[] };
+type RoundResult = { complaint: SshdComplaint } | { probe: EffectiveSshdConfig; checks: UserCheck[]; answers: Map<string, EffectiveSshdConfig> };
 
 async function runRound(setup: SshSetup, intent: Intent, changes: ChangeSet): Promise<RoundResult> {
   const tree = await candidateTree(setup, changes);
   return withStagedCandidate(setup.system, setup.runner, tree, setup.layout.sshDir, setup.paths.stateDir, async (staged: StagedCandidate): Promise<RoundResult> => {
-    const complaint = await staged.check();
+    // sshd -t and the sshd -T questions run side by side; when -t complains, the answers are not used.
+    const users = [PROBE_USER, ...intent.passwordUsers];
+    const asked = users.map((user) => staged.effective({ user }));
+    let complaint: SshdComplaint | undefined;
+    try {
+      complaint = await staged.check();
+    } finally {
+      // The staging directory goes away after this round: nothing may still be reading it.
+      await Promise.allSettled(asked);
+    }
     if (complaint !== undefined) return { complaint };
-    const probe = await staged.effective({ user: PROBE_USER });
-    const checks: UserCheck[] = [];
-    for (const user of intent.passwordUsers) checks.push(checkUser(user, await staged.effective({ user })));
-    return { probe, checks };
+    const [probe, ...effective] = await Promise.all(asked);
+    const answers = new Map(users.map((user, index) => [SshdAnswers.key(setup.runner.sshd, setup.runner.extraArgs, { user }), index === 0 ? probe! : effective[index - 1]!]));
+    const checks = intent.passwordUsers.map((user, index) => checkUser(user, effective[index]!));
+    return { probe: probe!, checks, answers };
   });
 }
 
@@ -109,7 +120,10 @@ async function liveProbeOf(setup: SshSetup): Promise<EffectiveSshdConfig | undef
  */
 export async function validateCandidate(setup: SshSetup, intent: Intent, candidate: Candidate, prerequisitesPending: boolean): Promise<Validated | Pending> {
   let changes = candidate.changes;
-  const liveProbe = await liveProbeOf(setup);
+  // Asked while the first round runs, needed only once a candidate passes. (After an
+  // interrupted run it is staged too, and two stagings must not share the state folder's
+  // creation and removal, so then it is asked first.)
+  const liveProbing = setup.recovering ? Promise.resolve(await liveProbeOf(setup)) : liveProbeOf(setup);
   const limit = (await candidateTree(setup, changes)).files.length + 5;
   for (let round = 0; round < limit; round++) {
     const outcome = await runRound(setup, intent, changes);
@@ -135,6 +149,7 @@ export async function validateCandidate(setup: SshSetup, intent: Intent, candida
       changes = await allowPasswordAlone(setup, candidate, changes, blocked);
       continue;
     }
+    const liveProbe = await liveProbing;
     if (!intent.reset && !intent.restore && liveProbe !== undefined) {
       for (const keyword of ['passwordauthentication', 'authenticationmethods', 'kbdinteractiveauthentication']) {
         if (liveProbe.get(keyword) !== outcome.probe.get(keyword)) {
@@ -151,6 +166,7 @@ export async function validateCandidate(setup: SshSetup, intent: Intent, candida
       candidatePorts: listeningPorts(outcome.probe.getAll('port'), outcome.probe.getAll('listenaddress')),
       candidateListen: outcome.probe.getAll('listenaddress'),
       listenChanged: liveProbe !== undefined && listenSignature(liveProbe) !== listenSignature(outcome.probe),
+      answers: outcome.answers,
     };
   }
   throw new VmaccessError('SSHD_CONFIG_INVALID', 'sshd kept rejecting the candidate configuration; nothing was changed.');
