@@ -9,7 +9,8 @@ import type { System } from '../system/system.js';
  * The audit trail: every change the handler makes, appended before it happens (what the
  * plan will change) and after (the outcome and the files as they are now) to
  * /var/log/vmaccess/audit.log as JSON lines (root 0600, rotated), and the same line to
- * the system log under the tag `vmaccess`, where a security team already looks. Built
+ * the system log under the tag `vmaccess`, where a security team already looks (sent while
+ * the work goes on; enable waits for it before it ends). Built
  * from the public part of plans and from outcomes only: no secret can reach it.
  * A failing audit write never stops a rescue; it is reported in extension.log.
  */
@@ -48,6 +49,8 @@ export interface AuditTrail {
   after(plan: ActionPlan, request: VmaccessRequest, outcomes: readonly StepOutcome[]): Promise<void>;
   /** A record made without a plan (expire). */
   write(record: Omit<AuditRecord, 'time' | 'seq' | 'n'>): Promise<void>;
+  /** Resolves once every record so far has reached the system log (or failed to). */
+  settled(): Promise<void>;
 }
 
 /** What a request asks for, by setting name (never a value). */
@@ -127,24 +130,31 @@ export interface AuditOptions {
   onError(error: unknown): void;
 }
 
+async function sendToSyslog(system: System, line: string, onError: (error: unknown) => void): Promise<void> {
+  // logger(1) reads the message from stdin; the tag is the SYSLOG_IDENTIFIER journald shows.
+  try {
+    const result = await system.run('logger', ['-t', 'vmaccess', '-p', 'authpriv.notice'], { input: `${line}\n`, timeoutMs: 10_000 });
+    if (!result.started || result.exitCode !== 0) onError(new Error(`logger exited ${result.exitCode}`));
+  } catch (error) {
+    onError(error);
+  }
+}
+
 export function createAuditTrail(system: System, paths: SystemPaths, options: AuditOptions): AuditTrail {
   let n = 0;
+  /** The system-log copies, one logger at a time and in order, while the work goes on. */
+  let syslog: Promise<void> = Promise.resolve();
   const append = async (record: Omit<AuditRecord, 'time' | 'seq' | 'n'>): Promise<void> => {
     n += 1;
     const full: AuditRecord = { time: system.now().toISOString(), seq: options.seq, n, ...record };
     const line = JSON.stringify(full);
+    // The file is the record that must exist before the change: written before this returns.
     try {
       await appendLine(system, paths.auditLog, line);
     } catch (error) {
       options.onError(error);
     }
-    // logger(1) reads the message from stdin; the tag is the SYSLOG_IDENTIFIER journald shows.
-    try {
-      const result = await system.run('logger', ['-t', 'vmaccess', '-p', 'authpriv.notice'], { input: `${line}\n`, timeoutMs: 10_000 });
-      if (!result.started || result.exitCode !== 0) options.onError(new Error(`logger exited ${result.exitCode}`));
-    } catch (error) {
-      options.onError(error);
-    }
+    syslog = syslog.then(() => sendToSyslog(system, line, (error) => options.onError(error)));
   };
   const files = (plan: ActionPlan): AuditFile[] =>
     plan.files.map((file) => ({ path: file.path, before: file.before, after: file.after, ...(file.writtenBy === undefined ? {} : { writtenBy: file.writtenBy }) }));
@@ -173,6 +183,7 @@ export function createAuditTrail(system: System, paths: SystemPaths, options: Au
       });
     },
     write: append,
+    settled: () => syslog,
   };
 }
 

@@ -56,6 +56,7 @@ export async function dispatch(actions: readonly Action[], request: VmaccessRequ
     }
     outcomes.push(...produced);
   }
+  await audit?.settled();
   return {
     outcomes,
     substatus: outcomes.map(toSubstatus),

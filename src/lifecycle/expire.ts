@@ -60,6 +60,7 @@ export async function expire(runtime: Runtime, invocation: Invocation): Promise<
       }
     }
     if (removed.length > 0) failures += await dropSshGrants(runtime, invocation, removed, audit);
+    await audit.settled();
     const remaining: GrantsFile = { version: 1, grants: kept };
     if (due.length > 0) await writeGrants(system, paths, remaining);
     await applySchedule(system, await planSchedule(system, paths, handlerDir, nextDeadline(scheduleView(remaining, now))));

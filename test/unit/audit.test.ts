@@ -99,6 +99,32 @@ describe('audit trail', () => {
     expect(errors).toHaveLength(2);
   });
 
+  test('the system-log copies go out one at a time in order while the work goes on; settled() waits for the last', async () => {
+    const releases: (() => void)[] = [];
+    const sent: string[] = [];
+    machine.system.onCommand('logger', (call) => new Promise((resolve) => releases.push(() => {
+      sent.push((JSON.parse(call.input ?? '{}') as AuditRecord).summary);
+      resolve({ exitCode: 0 });
+    })));
+    const audit = createAuditTrail(machine.system, machine.context.paths, { seq: 6, onError: (error) => { throw error; } });
+    const base = { action: 'expire', kind: ['access_minutes'], account: 'a', files: [], commands: [] };
+    // Neither write waits for the system log: both are in the file at once.
+    await audit.write({ ...base, phase: 'before', summary: 'first' });
+    await audit.write({ ...base, phase: 'after', summary: 'second' });
+    expect(records().map((record) => record.summary)).toEqual(['first', 'second']);
+    let settled = false;
+    const waiting = audit.settled().then(() => (settled = true));
+    for (let index = 0; index < 2; index++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      // The second logger starts only once the first is done.
+      expect(releases).toHaveLength(index + 1);
+      expect(settled).toBe(false);
+      releases[index]!();
+    }
+    await waiting;
+    expect(sent).toEqual(['first', 'second']);
+  });
+
   test('request kinds name settings, never values', () => {
     expect(requestKinds({ unlock: { username: 'x', password: PASSWORD }, resetSsh: true, restoreBackupSsh: false, warnings: [] })).toEqual(['unlock', 'reset_ssh']);
   });
