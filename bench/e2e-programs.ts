@@ -89,21 +89,13 @@ export function countPrograms(text: string): ProgramCount {
     if (!program.has(pid) && from !== undefined && /^(node|ld-linux)/.test(program.get(groupOf(from)) ?? '')) byHandler.push(name);
     program.set(pid, name);
   };
-  for (const raw of text.split('\n')) {
+  const lines = text.split('\n').flatMap((raw) => {
     const match = LINE.exec(raw);
-    if (match === null) continue;
-    const pid = Number(match[1]);
-    const call = match[2] ?? '';
-    if (call.startsWith('execve(')) {
-      if (call.endsWith('<unfinished ...>')) pendingExec.set(pid, call);
-      else if (/\) = 0$/.test(call)) execDone(pid, call);
-      continue;
-    }
-    if (call.startsWith('<... execve resumed>')) {
-      if (/\) = 0$/.test(call) && pendingExec.has(pid)) execDone(pid, pendingExec.get(pid) ?? '');
-      pendingExec.delete(pid);
-      continue;
-    }
+    return match === null ? [] : [{ pid: Number(match[1]), call: match[2] ?? '' }];
+  });
+  // Who started whom, first: with programs started side by side, a child's execve can be
+  // written before its parent's clone returns with the child's pid.
+  for (const { pid, call } of lines) {
     if (/^(clone3?|v?fork)\(/.test(call) && call.endsWith('<unfinished ...>')) {
       pendingClone.set(pid, call);
       continue;
@@ -115,6 +107,17 @@ export function countPrograms(text: string): ProgramCount {
       pendingClone.delete(pid);
       parent.set(child, pid);
       if (whole.includes('CLONE_THREAD')) leader.set(child, groupOf(pid));
+    }
+  }
+  for (const { pid, call } of lines) {
+    if (call.startsWith('execve(')) {
+      if (call.endsWith('<unfinished ...>')) pendingExec.set(pid, call);
+      else if (/\) = 0$/.test(call)) execDone(pid, call);
+      continue;
+    }
+    if (call.startsWith('<... execve resumed>')) {
+      if (/\) = 0$/.test(call) && pendingExec.has(pid)) execDone(pid, pendingExec.get(pid) ?? '');
+      pendingExec.delete(pid);
     }
   }
   return { byHandler, totalExecs };
