@@ -6,7 +6,7 @@ import { createGuestAgent, type AgentSettings, type GuestAgent, type InstalledHa
 import { currentHandlerPackage, type HandlerPackage } from '../test/sandbox/handler-package.js';
 import { SANDBOX_SUITE } from '../test/sandbox/rootfs.js';
 import { createSandbox, sandboxUnavailableReason, type ExecOptions, type ExecResult, type Sandbox } from '../test/sandbox/sandbox.js';
-import { LOG_FILE, lastVerify, phasesOf, verifyTable, type VerifyRecord } from './e2e-log.js';
+import { LOG_FILE, lastVerify, phaseSummary, phasesOf, verifyTable, type Phases, type VerifyRecord } from './e2e-log.js';
 import { countPrograms, straceIn, STRACE_OUTPUT, type ProgramCount } from './e2e-programs.js';
 import { FLOOR_DIR, floorInputs } from './floor.js';
 import { median, mib, ms, type Table } from './table.js';
@@ -160,7 +160,7 @@ interface Sample {
   /** From the handler's "sshd verified" log record, when sshd was touched. */
   verify?: VerifyRecord;
   /** Where the time and memory went, from the handler's log records of this enable. */
-  phases: string;
+  phases: Phases;
 }
 
 async function measureEnable(agent: GuestAgent, meter: ReturnType<typeof withMeter>, handler: InstalledHandler, enable: () => Promise<{ exitCode: number; stderr: string; stdout: string }>): Promise<Sample> {
@@ -365,7 +365,7 @@ export async function runE2eEnableBench(options: E2eOptions): Promise<Table[]> {
     `sshd touches: "Server listening" lines sshd logged during the command (one per start, restart or SIGHUP), the distinct counts over the runs; new pid = restart. Target at most 1 for a change: max ${firstMax} (${firstMax <= 1 ? 'met' : 'NOT met'}); 0 for the repeated enable: max ${repeatMax} (${repeatMax === 0 ? 'met' : 'NOT met'}).`,
     'Programs: strace -f over one extra, untimed enable per request; "by handler" = processes node started (system.run), "all execs" = every execve in the tree (shim, node, init scripts and what they run).',
     ...SCENARIOS.map((scenario, index) => `Programs, ${scenario.label}: ${results[index]!.programs?.byHandler.join(', ') ?? 'not counted (strace unavailable)'}.`),
-    ...SCENARIOS.map((scenario, index) => `Handler log, ${scenario.label} (first run): ${results[index]!.first[0]?.phases ?? 'n/a'}.`),
+    ...SCENARIOS.map((scenario, index) => `Handler log, ${scenario.label} (median of ${results[index]!.first.length} runs): ${phaseSummary(results[index]!.first.map((sample) => sample.phases), results[index]!.first.map((sample) => sample.wallMs))}.`),
     `Section time ${((Date.now() - started) / 1000).toFixed(1)} s.`,
   ];
   results.forEach((slot, index) => {

@@ -24,18 +24,44 @@ export async function lastVerify(sandbox: Sandbox): Promise<VerifyRecord | undef
   return { signalToVerifiedMs: record.signalToVerifiedMs, serviceMs: record.serviceMs ?? Number.NaN, readyMs: record.readyMs ?? Number.NaN, basis: record.basis ?? '' };
 }
 
-/** The three longest gaps between consecutive log records, and the resident memory at each phase that logs it. */
-export function phasesOf(log: string): string {
+/** One enable's log records: the span from first to last, each gap between consecutive records, RSS per phase. */
+export interface Phases {
+  totalMs: number;
+  gaps: { what: string; ms: number }[];
+  rss: { what: string; mib: number }[];
+}
+
+export function phasesOf(log: string): Phases {
   const records = log
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as { time?: number | string; msg?: string; rssMiB?: number })
     .map((record) => ({ ...record, time: typeof record.time === 'string' ? Date.parse(record.time) : record.time }));
   const gaps = records.slice(1).map((record, index) => ({ ms: (record.time ?? 0) - (records[index]?.time ?? 0), what: `${records[index]?.msg ?? '?'} -> ${record.msg ?? '?'}` }));
-  const top = gaps.sort((a, b) => b.ms - a.ms).slice(0, 3).map((gap) => `${gap.what} ${gap.ms} ms`);
-  const memory = records.filter((record) => record.rssMiB !== undefined).map((record) => `${record.msg ?? '?'} ${record.rssMiB ?? 0}`);
-  const total = (records.at(-1)?.time ?? 0) - (records[0]?.time ?? 0);
-  return `first to last record ${total} ms; longest gaps: ${top.join(', ')}${memory.length > 0 ? `; RSS MiB: ${memory.join(', ')}` : ''}`;
+  const rss = records.filter((record) => record.rssMiB !== undefined).map((record) => ({ what: record.msg ?? '?', mib: record.rssMiB ?? 0 }));
+  return { totalMs: (records.at(-1)?.time ?? 0) - (records[0]?.time ?? 0), gaps, rss };
+}
+
+/**
+ * Over all runs of one request: the median span, the three gaps with the longest median
+ * (a gap that occurs twice in a run counts as their sum), the median RSS per phase, and
+ * the median wall time outside the log (shim, node start, loading, exit).
+ */
+export function phaseSummary(runs: readonly Phases[], wallMs: readonly number[]): string {
+  if (runs.length === 0) return 'n/a';
+  const byGap = new Map<string, number[]>();
+  for (const run of runs) {
+    const sums = new Map<string, number>();
+    for (const gap of run.gaps) sums.set(gap.what, (sums.get(gap.what) ?? 0) + gap.ms);
+    for (const [what, total] of sums) byGap.set(what, [...(byGap.get(what) ?? []), total]);
+  }
+  const top = [...byGap].map(([what, values]) => ({ what, ms: median(values) })).sort((a, b) => b.ms - a.ms).slice(0, 3);
+  const byPhase = new Map<string, number[]>();
+  for (const run of runs) for (const entry of run.rss) byPhase.set(entry.what, [...(byPhase.get(entry.what) ?? []), entry.mib]);
+  const total = median(runs.map((run) => run.totalMs));
+  const outside = wallMs.length === 0 ? '' : `; wall outside the log ${ms(median(wallMs) - total)} ms`;
+  const memory = [...byPhase].map(([what, values]) => `${what} ${median(values).toFixed(1)}`);
+  return `first to last record ${ms(total)} ms${outside}; longest gaps: ${top.map((gap) => `${gap.what} ${ms(gap.ms)} ms`).join(', ')}${memory.length > 0 ? `; RSS MiB: ${memory.join(', ')}` : ''}`;
 }
 
 export const VERIFY_HEADERS = ['request', 'signal to verified ms (median)', 'min-max', 'service command ms (median)', 'command end to verified ms (median)', 'how', 'runs'];

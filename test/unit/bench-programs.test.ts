@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { countPrograms } from '../../bench/e2e-programs.js';
+import { phaseSummary, phasesOf } from '../../bench/e2e-log.js';
 
 /** The bench's reading of `strace -f` output: which programs node itself started. */
 
@@ -22,5 +23,17 @@ const TRACE = [
 describe('countPrograms', () => {
   test("programs node started, also when a child's exec is written before its parent's clone returns; grandchildren are not node's", () => {
     expect(countPrograms(TRACE)).toEqual({ byHandler: ['id -Gn', 'chage -l'], totalExecs: 4 });
+  });
+});
+
+describe('phaseSummary', () => {
+  const log = (times: number[], names: string[]): string => times.map((time, index) => JSON.stringify({ time: new Date(time).toISOString(), msg: names[index], ...(index === 0 ? { rssMiB: 50 + time % 3 } : {}) })).join('\n');
+  test('medians over runs: span, the longest gaps (a repeated gap summed within its run), RSS per phase, wall outside the log', () => {
+    const names = ['enable started', 'step finished', 'step finished', 'step finished', 'enable finished'];
+    const runs = [log([0, 10, 20, 30, 30], names), log([0, 20, 40, 50, 50], names), log([0, 30, 60, 70, 100], names)].map(phasesOf);
+    // step -> step occurs twice per run: 20, 30, 40 -> median 30.
+    expect(phaseSummary(runs, [100, 120, 500])).toBe(
+      'first to last record 50.0 ms; wall outside the log 70.0 ms; longest gaps: step finished -> step finished 30.0 ms, enable started -> step finished 20.0 ms, step finished -> enable finished 0.00 ms; RSS MiB: enable started 50.0',
+    );
   });
 });
