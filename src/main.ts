@@ -95,11 +95,13 @@ async function runLifecycle(operation: HandlerOperation, options: HandlerOptions
     proc.err(`vmaccess: cannot write logs in ${environment.logFolder}; continuing without extension.log\n`);
     return createSilentLogger();
   });
+  const paths = defaultSystemPaths();
   const runtime: Runtime = {
     system,
     logger,
-    paths: defaultSystemPaths(),
+    paths,
     loadActions: async (request) => (await import('./actions/index.js')).loadActions(proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }, request),
+    loadActionsToRecover: async () => (await import('./actions/index.js')).loadActionsToRecover(system, paths, proc.resourcesDir === undefined ? {} : { resourcesDir: proc.resourcesDir }),
     pid: proc.pid,
     print: (line) => proc.out(`${line}\n`),
     loginPath: createLoginPathService(),

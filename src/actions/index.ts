@@ -1,5 +1,8 @@
 import type { VmaccessRequest } from '../settings/request.js';
+import type { SystemPaths } from '../system/paths.js';
+import type { System } from '../system/system.js';
 import type { Action } from './action.js';
+import { journalDir } from './ssh/journal-dir.js';
 import { wantsDisk, wantsSsh, wantsUnlock, wantsUser } from './wants.js';
 
 export interface ActionOptions {
@@ -24,4 +27,15 @@ export async function loadActions(options: ActionOptions = {}, request?: Vmacces
   ]);
   const loaded: (Action | undefined)[] = [disk, user, unlock, ssh];
   return loaded.filter((action): action is Action => action !== undefined);
+}
+
+/**
+ * The actions with something to finish from a run that died half-way: only the ssh
+ * action keeps a journal, and only while a change set is in progress. One lstat when
+ * there is none, so an enable does not load every action just to learn that.
+ */
+export async function loadActionsToRecover(system: System, paths: SystemPaths, options: ActionOptions = {}): Promise<Action[]> {
+  if ((await system.lstat(journalDir(paths))) === undefined) return [];
+  const { createSshAction } = await import('./ssh/ssh.js');
+  return [createSshAction(options.resourcesDir === undefined ? {} : { resourcesDir: options.resourcesDir })];
 }

@@ -55,17 +55,18 @@ interface Finish {
  */
 async function recoverInterrupted(runtime: Runtime, agentLibDir: string): Promise<Substatus[]> {
   const { system, logger, paths } = runtime;
-  const { outcomeFromError, toSubstatus } = await import('./dispatch.js');
   const outcomes: StepOutcome[] = [];
-  for (const action of await runtime.loadActions()) {
+  for (const action of await (runtime.loadActionsToRecover?.() ?? runtime.loadActions())) {
     if (action.recover === undefined) continue;
     try {
       outcomes.push(...(await action.recover({ system, logger, paths, ssh: createSshChangeRequests(), agentLibDir })));
     } catch (error) {
       logger.error({ action: action.name, err: error }, 'recovery failed');
-      outcomes.push(outcomeFromError(`${action.name}_recovery`, error));
+      outcomes.push((await import('./dispatch.js')).outcomeFromError(`${action.name}_recovery`, error));
     }
   }
+  if (outcomes.length === 0) return [];
+  const { toSubstatus } = await import('./dispatch.js');
   return outcomes.map(toSubstatus);
 }
 

@@ -18,6 +18,8 @@ export interface Runtime {
    * request, only those it needs.
    */
   loadActions(request?: VmaccessRequest): Promise<Action[]>;
+  /** Only the actions with an interrupted change to finish (none, mostly); all actions when absent. */
+  loadActionsToRecover?(): Promise<Action[]>;
   pid: number;
   /** Short lines for the agent's captured stdout (it keeps 3200 bytes): never secrets. */
   print(line: string): void;

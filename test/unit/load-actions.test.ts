@@ -1,5 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { loadActions } from '../../src/actions/index.js';
+import { loadActions, loadActionsToRecover } from '../../src/actions/index.js';
+import { journalDir } from '../../src/actions/ssh/journal-dir.js';
+import { defaultSystemPaths } from '../../src/system/paths.js';
+import { FakeSystem } from '../fakes/fake-system.js';
 import { wantsDisk, wantsSsh, wantsUser } from '../../src/actions/wants.js';
 import { parseRequest } from '../../src/settings/schema.js';
 
@@ -26,5 +29,17 @@ describe('loading only the actions a request needs', () => {
     expect(loaded.map((action) => action.name)).toEqual(
       [wantsDisk(request) && 'disk', wantsUser(request) && 'user', wantsSsh(request) && 'ssh'].filter((name) => name !== false),
     );
+  });
+});
+
+describe('loading what an interrupted run left to finish', () => {
+  test('no journal: nothing is loaded; a journal: the one action that keeps journals, and every action with a recover step is it', async () => {
+    const paths = defaultSystemPaths();
+    const system = new FakeSystem();
+    expect(await loadActionsToRecover(system, paths)).toEqual([]);
+    system.addDir(journalDir(paths));
+    const pending = await loadActionsToRecover(system, paths);
+    expect(pending.map((action) => action.name)).toEqual(['ssh']);
+    expect((await loadActions()).filter((action) => action.recover !== undefined).map((action) => action.name)).toEqual(['ssh']);
   });
 });

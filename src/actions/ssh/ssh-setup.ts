@@ -77,10 +77,7 @@ export async function openSetup(context: ActionContext, options: SshActionOption
   return { system, paths, options, layout, profile, runner: { sshd, extraArgs: options.sshdExtraArgs ?? [] }, current: view, recovering: current !== undefined, notes: [] };
 }
 
-/** Where a change set in progress keeps its undo copies (see createUndoRecord). */
-export function journalDir(paths: SystemPaths): string {
-  return path.join(paths.stateDir, 'sshd-undo');
-}
+export { journalDir } from './journal-dir.js';
 
 export function defaultResourcesDir(): string {
   // Only for runs from source (src/actions/ssh/ssh-setup.ts): the bundle's entry passes resourcesDir.
