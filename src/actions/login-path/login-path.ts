@@ -1,7 +1,7 @@
 import { isVmaccessError } from '../../errors.js';
 import type { SystemPaths } from '../../system/paths.js';
 import type { System } from '../../system/system.js';
-import { PROBE_USER, findSshd, readEffectiveSshdConfig, type EffectiveSshdConfig, type SshdAnswers } from '../sshd-effective.js';
+import { PROBE_USER, SshdAnswers, findSshd, readEffectiveSshdConfig, type EffectiveSshdConfig } from '../sshd-effective.js';
 import { judgeExpiry, judgeNologin, judgePassword, judgeShell, judgeStrictModes, strictModesChain } from './account-rules.js';
 import { LOGIN_PATH_FILES, findPamAccessUse, hasKeys, isExecutable, listenerEndpoints, readAccount, readConfigSources, readExpiry, readGroups, readPasswordState, statChain } from './facts.js';
 import { judgePamAccess } from './pam-rules.js';
@@ -134,10 +134,20 @@ export async function checkListeners(system: System, config: EffectiveSshdConfig
   });
 }
 
-export async function createSharedFacts(system: System, paths: SystemPaths, options: LoginPathOptions = {}): Promise<SharedFacts> {
+/**
+ * `standIn`: a user whose answer also serves for the machine-wide checks (Port and
+ * ListenAddress cannot be set inside a Match block, so every user sees the same
+ * listeners): the check then asks sshd nothing it does not ask for that user anyway.
+ */
+export async function createSharedFacts(system: System, paths: SystemPaths, options: LoginPathOptions = {}, standIn?: string): Promise<SharedFacts> {
   const sshd = await findSshd(system).catch(() => undefined);
   const answers = options.answers === undefined ? {} : { answers: options.answers };
-  const [probe, sources] = await Promise.all([effectiveFor({ system, sshd, ...answers }, PROBE_USER), readConfigSources(system, paths.sshdConfig)]);
+  const facts = { system, sshd, ...answers };
+  const machineView = async (): Promise<EffectiveSshdConfig | CheckVerdict> => {
+    const view = standIn === undefined ? undefined : await effectiveFor(facts, standIn);
+    return view === undefined || isVerdict(view) ? effectiveFor(facts, PROBE_USER) : view;
+  };
+  const [probe, sources] = await Promise.all([machineView(), readConfigSources(system, paths.sshdConfig)]);
   return {
     system,
     paths,
@@ -159,7 +169,9 @@ export async function checkMachine(shared: SharedFacts, options: LoginPathOption
 
 /** The whole path for these users: the machine once, then each user. */
 export async function checkLoginPaths(system: System, paths: SystemPaths, targets: readonly LoginTarget[], options: LoginPathOptions = {}): Promise<CheckVerdict[]> {
-  const shared = await createSharedFacts(system, paths, options);
+  // The first user's answer stands in for the machine's; kept for that user's own checks.
+  const withAnswers = { ...options, answers: options.answers ?? new SshdAnswers() };
+  const shared = await createSharedFacts(system, paths, withAnswers, targets[0]?.user);
   // Side by side; the verdicts keep the order a login meets them (machine, then each user).
   const parts = await Promise.all([checkMachine(shared, options), ...targets.map((target) => checkUser(shared, target))]);
   return parts.flat();
