@@ -77,7 +77,8 @@ describe('nftables', () => {
 
 describe('planFirewall / applyFirewall', () => {
   test('firewalld running: only firewalld; runtime port now, permanent through the vmaccess-ssh service it creates (#8)', async () => {
-    const system = new FakeSystem();
+    // firewalld and ufw are asked side by side; with firewalld running nothing else is asked.
+    const system = notInstalled(new FakeSystem(), 'ufw');
     system.onCommand('firewall-cmd', (call) => ({ exitCode: call.args[0] === '--state' ? 0 : 1, stdout: 'running\n' }));
     const plan = await planFirewall(system, [2222, 22]);
     expect(plan.rules.map((rule) => rule.commands.map((command) => command.args.join(' ')))).toEqual([
@@ -95,7 +96,7 @@ describe('planFirewall / applyFirewall', () => {
   });
 
   test('firewalld with the vmaccess-ssh service already there (an earlier reset): only the port is added to it', async () => {
-    const system = new FakeSystem();
+    const system = notInstalled(new FakeSystem(), 'ufw');
     system.onCommand('firewall-cmd', (call) => ({ exitCode: call.args[0] === '--state' || call.args.includes('--info-service=vmaccess-ssh') ? 0 : 1 }));
     const plan = await planFirewall(system, [2222]);
     expect(plan.rules.map((rule) => rule.commands.map((command) => command.args.join(' ')))).toEqual([

@@ -174,16 +174,44 @@ async function planFirewalld(system: System, ports: readonly number[], plan: Fir
   }
 }
 
-export async function planFirewall(system: System, ports: readonly number[]): Promise<FirewallPlan> {
-  const plan: FirewallPlan = { rules: [], notes: [] };
+type Query = { ok: boolean; stdout: string; started: boolean };
 
-  const firewalld = await runQuiet(system, 'firewall-cmd', ['--state']);
+const NOT_ASKED: Query = { ok: false, stdout: '', started: false };
+
+/** What the firewalls on this machine say (read-only questions, asked side by side). */
+export interface FirewallState {
+  firewalld: Query;
+  ufw: Query;
+  /** Asked only when neither firewalld runs nor ufw is active (they own the rules then). */
+  iptables: Query;
+  iptablesVersion: Query;
+  ip6tables: Query;
+  nft: Query;
+}
+
+export async function readFirewallState(system: System): Promise<FirewallState> {
+  const [firewalld, ufw] = await Promise.all([runQuiet(system, 'firewall-cmd', ['--state']), runQuiet(system, 'ufw', ['status'])]);
+  // Not even a listing through iptables under firewalld or ufw: on a legacy-iptables
+  // machine it would load the kernel's ip_tables modules beside their rules.
+  if (firewalld.ok || (ufw.ok && /^Status: active/m.test(ufw.stdout))) return { firewalld, ufw, iptables: NOT_ASKED, iptablesVersion: NOT_ASKED, ip6tables: NOT_ASKED, nft: NOT_ASKED };
+  const [iptables, iptablesVersion, ip6tables, nft] = await Promise.all([
+    runQuiet(system, 'iptables', ['-w', '10', '-S', 'INPUT']),
+    runQuiet(system, 'iptables', ['-V']),
+    runQuiet(system, 'ip6tables', ['-w', '10', '-S', 'INPUT']),
+    runQuiet(system, 'nft', ['-j', 'list', 'ruleset']),
+  ]);
+  return { firewalld, ufw, iptables, iptablesVersion, ip6tables, nft };
+}
+
+/** The rules that let `ports` in, from the state read before (firewalld is asked per port). */
+export async function planFirewall(system: System, ports: readonly number[], state?: FirewallState): Promise<FirewallPlan> {
+  const plan: FirewallPlan = { rules: [], notes: [] };
+  const { firewalld, ufw, iptables, iptablesVersion, ip6tables, nft } = state ?? (await readFirewallState(system));
   if (firewalld.ok) {
     await planFirewalld(system, ports, plan);
     return plan;
   }
 
-  const ufw = await runQuiet(system, 'ufw', ['status']);
   if (ufw.ok && /^Status: active/m.test(ufw.stdout)) {
     for (const port of ports) {
       if (ufwAllows(ufw.stdout, port)) plan.notes.push(`ufw already allows tcp/${port}`);
@@ -193,8 +221,7 @@ export async function planFirewall(system: System, ports: readonly number[]): Pr
   }
 
   let iptablesIsNft = false;
-  for (const tool of ['iptables', 'ip6tables'] as const) {
-    const listing = await runQuiet(system, tool, ['-w', '10', '-S', 'INPUT']);
+  for (const [tool, listing] of [['iptables', iptables], ['ip6tables', ip6tables]] as const) {
     if (!listing.started) {
       plan.notes.push(`${tool} is not installed`);
       continue;
@@ -203,7 +230,7 @@ export async function planFirewall(system: System, ports: readonly number[]): Pr
       plan.notes.push(`${tool} rules could not be read`);
       continue;
     }
-    if (tool === 'iptables') iptablesIsNft = /nf_tables/.test((await runQuiet(system, tool, ['-V'])).stdout);
+    if (tool === 'iptables') iptablesIsNft = /nf_tables/.test(iptablesVersion.stdout);
     if (!iptablesBlocks(listing.stdout)) {
       plan.notes.push(`${tool}: INPUT accepts by default`);
       continue;
@@ -221,7 +248,6 @@ export async function planFirewall(system: System, ports: readonly number[]): Pr
     }
   }
 
-  const nft = await runQuiet(system, 'nft', ['-j', 'list', 'ruleset']);
   if (!nft.started) plan.notes.push('nft is not installed');
   else if (!nft.ok) plan.notes.push('the nftables ruleset could not be read');
   else {

@@ -4,8 +4,8 @@ import type { VmaccessError } from '../../errors.js';
 import { hostKeyFiles, hostKeyType } from '../../config/sshd-semantics.js';
 import type { ActionContext, ActionPlan, PlannedStep } from '../plan.js';
 import type { DistroProfile } from './distro.js';
-import { planFirewall } from './firewall.js';
-import type { FirewallPlan } from './firewall.js';
+import { planFirewall, readFirewallState } from './firewall.js';
+import type { FirewallPlan, FirewallState } from './firewall.js';
 import { effectiveChanges, isEmptyIntent } from './grants.js';
 import type { Candidate, Intent, Strategy } from './grants.js';
 import { journalDir, openSetup, OWN_DROP_IN } from './ssh-setup.js';
@@ -80,10 +80,10 @@ async function missingHostKeys(setup: SshSetup, changes: ChangeSet): Promise<str
   return missing;
 }
 
-async function planFirewallStep(setup: SshSetup, validation: Validated | Pending): Promise<NonNullable<SshPlanDetail['firewall']>> {
+async function planFirewallStep(setup: SshSetup, validation: Validated | Pending, state: Promise<FirewallState>): Promise<NonNullable<SshPlanDetail['firewall']>> {
   const ports = validation.status === 'validated' && validation.candidatePorts.length > 0 ? validation.candidatePorts : [22];
   try {
-    return { ports, plan: await planFirewall(setup.system, ports) };
+    return { ports, plan: await planFirewall(setup.system, ports, await state) };
   } catch (error) {
     return { ports, error: error instanceof Error ? error.name : 'error' };
   }
@@ -149,12 +149,22 @@ function steps(setup: SshSetup, detail: SshPlanDetail, changes: ChangeSet): Plan
 async function decide(setup: SshSetup, detail: SshPlanDetail, candidate: Candidate, recoveryCount: number, pidFiles: readonly string[]): Promise<ChangeSet> {
   const { intent } = detail;
   detail.hostKeys = intent.reset ? await missingHostKeys(setup, candidate.changes) : [];
-  const validation = await validateCandidate(setup, intent, candidate, detail.hostKeys.length > 0);
+  // What the firewall and the service manager say does not depend on the candidate: asked
+  // while sshd judges it (read-only questions; awaited below, so never left unhandled).
+  const firewallState = intent.reset ? readFirewallState(setup.system) : undefined;
+  const serviceFacts = detectServiceFacts(setup.system, setup.profile, pidFiles);
+  const settled = Promise.allSettled([firewallState, serviceFacts]);
+  let validation: Validated | Pending;
+  try {
+    validation = await validateCandidate(setup, intent, candidate, detail.hostKeys.length > 0);
+  } finally {
+    await settled;
+  }
   detail.validation = validation;
   detail.strategy = candidate.strategy;
   if (validation.status === 'pending' && validation.privsepDir !== undefined) detail.privsepDir = validation.privsepDir;
-  if (intent.reset) detail.firewall = await planFirewallStep(setup, validation);
-  const facts = await detectServiceFacts(setup.system, setup.profile, pidFiles);
+  if (firewallState !== undefined) detail.firewall = await planFirewallStep(setup, validation, firewallState);
+  const facts = await serviceFacts;
   const listenChanged = validation.status === 'validated' && validation.listenChanged;
   detail.service = decideServiceControl(facts, { configChanged: validation.changes.size > 0 || recoveryCount > 0, listenChanged, ensureRunning: intent.reset, unmask: intent.reset, restart: intent.reset }, setup.runner.sshd);
   return validation.changes;
