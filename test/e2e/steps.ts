@@ -60,6 +60,7 @@ export function expectEnable(outcome: EnableOutcome, expected: 'success' | 'warn
   expect(outcome.reported.status, `status: ${text.replace(/\n/g, " / ")}\n${outcome.result.agentMessage}`).toBe(expected);
   expect(outcome.result.exitCode === 0, `exit ${outcome.result.exitCode} with status ${outcome.reported.status}`).toBe(expected !== 'error');
   expect(outcome.result.touchedAgentFiles, 'enable changed files the agent owns').toEqual([]);
+  expect(outcome.result.stderr, 'the handler reported an internal defect').not.toContain('internal defect');
   expect(outcome.status.status.formattedMessage.message.length, 'status message over the 1024 characters the agent keeps').toBeLessThanOrEqual(1024);
   // The agent ships this text to telemetry: it must stay short (3200 characters are kept).
   expect(outcome.result.stdout.length + outcome.result.stderr.length, 'command output length').toBeLessThan(3200);

@@ -174,6 +174,22 @@ describe('validation a plan cannot finish', () => {
   });
 });
 
+describe('sshd -t and sshd -T asked side by side', () => {
+  test('both fail without /run/sshd and -T answers first: its failure is handled (no unhandled rejection), the plan is pending, apply finishes', async () => {
+    const world = createWorld({ family: 'debian-12' });
+    world.system.onCommand(SSHD, async (call) => {
+      if (world.system.nodes.get('/run/sshd') !== undefined) return undefined;
+      // As a real sshd: -T fails at once, -t a moment later, both naming the directory.
+      if (call.args.includes('-t')) await new Promise((resolve) => setTimeout(resolve, 30));
+      return { exitCode: 255, stderr: 'Missing privilege separation directory: /run/sshd\n' };
+    });
+    withSsh(world.context, (ssh) => ssh.passwordUsers.add('alice'));
+    const { plan, outcomes } = await planThenApply(world, password('alice'));
+    expect(plan.notes).toContain('creates /run/sshd first (sshd needs it)');
+    expect(failures(outcomes)).toEqual([]);
+  });
+});
+
 describe('apply refuses a plan the files no longer match', () => {
   test('a planned file changed after planning: SSHD_PLAN_STALE, nothing written, sshd untouched', async () => {
     const world = createWorld({ family: 'ubuntu-24.04' });

@@ -51,12 +51,14 @@ async function runRound(setup: SshSetup, intent: Intent, changes: ChangeSet): Pr
     // sshd -t and the sshd -T questions run side by side; when -t complains, the answers are not used.
     const users = [PROBE_USER, ...intent.passwordUsers];
     const asked = users.map((user) => staged.effective({ user }));
+    // Handled from now on: an answer can fail (sshd -t's complaint, say) before -t is done.
+    const settled = Promise.allSettled(asked);
     let complaint: SshdComplaint | undefined;
     try {
       complaint = await staged.check();
     } finally {
       // The staging directory goes away after this round: nothing may still be reading it.
-      await Promise.allSettled(asked);
+      await settled;
     }
     if (complaint !== undefined) return { complaint };
     const [probe, ...effective] = await Promise.all(asked);
