@@ -137,12 +137,39 @@ describe('sshd refuses the user', () => {
     expect(problems(list)).toEqual([expect.objectContaining({ user: 'bob', check: 'password_auth', verdict: 'blocked', fix: 'password' })]);
   });
 
-  test('nothing answers on a port sshd should listen on: blocked, and the probe was bounded', async () => {
+  test('nothing answers on a port sshd should listen on: blocked after three knocks', async () => {
     const world = new LoginWorld();
     world.system.banners.delete('127.0.0.1:22');
     const verdict = only(await verdicts(world), 'listen 0.0.0.0:22');
     expect(verdict).toMatchObject({ verdict: 'blocked', fix: 'reset_ssh' });
-    expect(verdict.evidence).toBe('127.0.0.1:22: nothing answered within 500 ms');
+    expect(verdict.evidence).toBe('127.0.0.1:22: the connection ended without an answer (3 tries)');
+    expect(world.system.probes.filter((probe) => probe === '127.0.0.1:22')).toHaveLength(3);
+  });
+
+  test('a per-connection sshd that closes without a word once (Accept=yes losing /run/sshd to the previous instance): the next knock decides', async () => {
+    const world = new LoginWorld();
+    const banner = world.system.banners.get('127.0.0.1:22')!;
+    world.system.banners.delete('127.0.0.1:22');
+    const probe = world.system.probeTcpBanner.bind(world.system);
+    world.system.probeTcpBanner = async (host, port, timeoutMs) => {
+      const answer = await probe(host, port, timeoutMs);
+      if (host === '127.0.0.1') world.system.banners.set('127.0.0.1:22', banner);
+      return answer;
+    };
+    expect(only(await verdicts(world), 'listen 0.0.0.0:22').verdict).toBe('ok');
+    expect(world.system.probes.filter((probe) => probe === '127.0.0.1:22')).toHaveLength(2);
+  });
+
+  test('a knock that times out (a firewall drops the port) is not repeated: the bound is paid once', async () => {
+    const world = new LoginWorld();
+    world.system.banners.delete('127.0.0.1:22');
+    const probe = world.system.probeTcpBanner.bind(world.system);
+    world.system.probeTcpBanner = async (host, port, timeoutMs) => {
+      world.system.clock = new Date(world.system.clock.getTime() + timeoutMs);
+      return probe(host, port, timeoutMs);
+    };
+    expect(only(await verdicts(world), 'listen 0.0.0.0:22').evidence).toBe('127.0.0.1:22: nothing answered within 500 ms');
+    expect(world.system.probes.filter((probe) => probe === '127.0.0.1:22')).toHaveLength(1);
   });
 
   test('sshd listening only on a loopback address: blocked, with the drop-in line, though it answers there', async () => {

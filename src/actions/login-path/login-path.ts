@@ -110,6 +110,33 @@ export async function checkUser(shared: SharedFacts, target: LoginTarget): Promi
   return results;
 }
 
+/** Knocks after a knock that ended early without a banner (the last one decides). */
+const EARLY_END_RETRIES = 2;
+const RETRY_PAUSE_MS = 200;
+
+/**
+ * The banner at host:port. A knock that ends early without one is tried again, twice: a
+ * socket-activated sshd (Accept=yes) runs one sshd -i per connection, and on some releases
+ * one instance ending removes /run/sshd while the next starts, which then closes without a
+ * word; a real lockout answers the same every time. A knock that timed out is not repeated,
+ * so a port a firewall drops costs the bound once.
+ */
+interface Knock {
+  banner: string | undefined;
+  timedOut: boolean;
+  knocks: number;
+}
+
+async function knock(system: System, host: string, port: number, timeoutMs: number): Promise<Knock> {
+  for (let knocks = 1; ; knocks++) {
+    const started = system.now().getTime();
+    const banner = await system.probeTcpBanner(host, port, timeoutMs);
+    const timedOut = system.now().getTime() - started >= timeoutMs;
+    if (banner?.startsWith('SSH-') === true || timedOut || knocks > EARLY_END_RETRIES) return { banner, timedOut, knocks };
+    await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+  }
+}
+
 /**
  * sshd answers with an SSH banner on every effective ListenAddress/Port, within the bound.
  * The IPv6 wildcard is knocked on at ::1; a machine (or container) without IPv6 loopback
@@ -119,17 +146,18 @@ export async function checkUser(shared: SharedFacts, target: LoginTarget): Promi
 export async function checkListeners(system: System, config: EffectiveSshdConfig | undefined, timeoutMs: number): Promise<CheckVerdict[]> {
   if (config === undefined) return [];
   const endpoints = listenerEndpoints(config);
-  const answers = new Map<string, string | undefined>();
-  for (const endpoint of endpoints) answers.set(`${endpoint.host}:${endpoint.port}`, await system.probeTcpBanner(endpoint.host, endpoint.port, timeoutMs));
-  const isSsh = (banner: string | undefined): boolean => banner?.startsWith('SSH-') === true;
+  const answers = new Map<string, Knock>();
+  for (const endpoint of endpoints) answers.set(`${endpoint.host}:${endpoint.port}`, await knock(system, endpoint.host, endpoint.port, timeoutMs));
+  const isSsh = (answer: Knock | undefined): boolean => answer?.banner?.startsWith('SSH-') === true;
   return endpoints.map((endpoint) => {
     const check = `listen ${endpoint.listen}`;
-    const banner = answers.get(`${endpoint.host}:${endpoint.port}`);
-    if (isSsh(banner)) return ok(check, `${endpoint.host}:${endpoint.port} answers ${banner?.slice(0, 60) ?? ''}`);
+    const answer = answers.get(`${endpoint.host}:${endpoint.port}`);
+    if (isSsh(answer)) return ok(check, `${endpoint.host}:${endpoint.port} answers ${answer?.banner?.slice(0, 60) ?? ''}`);
     if (endpoint.listen.startsWith('[::]:') && isSsh(answers.get(`127.0.0.1:${endpoint.port}`))) {
       return ok(check, `::1:${endpoint.port} does not answer (no IPv6 loopback here); 127.0.0.1:${endpoint.port} does`);
     }
-    const what = banner === undefined ? `nothing answered within ${timeoutMs} ms` : 'the answer is not an SSH banner';
+    const what =
+      answer?.banner !== undefined ? 'the answer is not an SSH banner' : answer?.timedOut !== false ? `nothing answered within ${timeoutMs} ms` : `the connection ended without an answer (${answer.knocks} tries)`;
     return finding(check, 'blocked', `${endpoint.host}:${endpoint.port}: ${what}`, { fix: 'reset_ssh' });
   });
 }
