@@ -27,6 +27,8 @@ export async function lastVerify(sandbox: Sandbox): Promise<VerifyRecord | undef
 /** One enable's log records: the span from first to last, each gap between consecutive records, RSS per phase. */
 export interface Phases {
   totalMs: number;
+  /** The process's age at its first record (node's start and the loading before it). */
+  uptimeMs: number | undefined;
   gaps: { what: string; ms: number }[];
   rss: { what: string; mib: number }[];
 }
@@ -35,11 +37,11 @@ export function phasesOf(log: string): Phases {
   const records = log
     .split('\n')
     .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as { time?: number | string; msg?: string; rssMiB?: number })
+    .map((line) => JSON.parse(line) as { time?: number | string; msg?: string; rssMiB?: number; uptimeMs?: number })
     .map((record) => ({ ...record, time: typeof record.time === 'string' ? Date.parse(record.time) : record.time }));
   const gaps = records.slice(1).map((record, index) => ({ ms: (record.time ?? 0) - (records[index]?.time ?? 0), what: `${records[index]?.msg ?? '?'} -> ${record.msg ?? '?'}` }));
   const rss = records.filter((record) => record.rssMiB !== undefined).map((record) => ({ what: record.msg ?? '?', mib: record.rssMiB ?? 0 }));
-  return { totalMs: (records.at(-1)?.time ?? 0) - (records[0]?.time ?? 0), gaps, rss };
+  return { totalMs: (records.at(-1)?.time ?? 0) - (records[0]?.time ?? 0), uptimeMs: records[0]?.uptimeMs, gaps, rss };
 }
 
 /**
@@ -59,7 +61,9 @@ export function phaseSummary(runs: readonly Phases[], wallMs: readonly number[])
   const byPhase = new Map<string, number[]>();
   for (const run of runs) for (const entry of run.rss) byPhase.set(entry.what, [...(byPhase.get(entry.what) ?? []), entry.mib]);
   const total = median(runs.map((run) => run.totalMs));
-  const outside = wallMs.length === 0 ? '' : `; wall outside the log ${ms(median(wallMs) - total)} ms`;
+  const ages = runs.map((run) => run.uptimeMs).filter((age): age is number => age !== undefined);
+  const age = ages.length === 0 ? '' : `, of which the process had run ${ms(median(ages))} ms (node's start and loading) at its first record`;
+  const outside = wallMs.length === 0 ? '' : `; wall outside the log ${ms(median(wallMs) - total)} ms${age}`;
   const memory = [...byPhase].map(([what, values]) => `${what} ${median(values).toFixed(1)}`);
   return `first to last record ${ms(total)} ms${outside}; longest gaps: ${top.map((gap) => `${gap.what} ${ms(gap.ms)} ms`).join(', ')}${memory.length > 0 ? `; RSS MiB: ${memory.join(', ')}` : ''}`;
 }

@@ -28,6 +28,7 @@ if (appliedSeq === undefined) {
       out: (text) => process.stdout.write(text),
       err: (text) => process.stderr.write(text),
       memoryUsage: () => process.memoryUsage(),
+      uptimeMs: () => Math.round(process.uptime() * 1000),
     },
     system,
   );

@@ -32,6 +32,8 @@ export interface ProcessContext {
   err(text: string): void;
   /** Resident and heap bytes now, for the per-phase memory records of enable. */
   memoryUsage?: () => { rss: number; heapUsed: number };
+  /** Milliseconds since the process started (node's own start included), for the log. */
+  uptimeMs?: () => number;
 }
 
 const DEFAULT_HANDLER_NAME = 'Microsoft.OSTCExtensions.VMAccessForLinux';
@@ -106,6 +108,7 @@ async function runLifecycle(operation: HandlerOperation, options: HandlerOptions
     print: (line) => proc.out(`${line}\n`),
     loginPath: createLoginPathService(),
     ...(proc.memoryUsage === undefined ? {} : { memoryUsage: proc.memoryUsage }),
+    ...(proc.uptimeMs === undefined ? {} : { uptimeMs: proc.uptimeMs }),
   };
   const agentVariables: Record<string, string | undefined> = {};
   for (const name of AGENT_VARIABLES) agentVariables[name] = proc.env[name];

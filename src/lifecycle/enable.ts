@@ -125,7 +125,8 @@ export async function enable(runtime: Runtime, invocation: Invocation): Promise<
   }
   let state: SequenceState | undefined;
   try {
-    logger.info({ seq, ...memoryOf(runtime) }, 'enable started');
+    // How long node and the loading took before this first record (npm run bench reads it).
+    logger.info({ seq, ...memoryOf(runtime), ...(runtime.uptimeMs === undefined ? {} : { uptimeMs: runtime.uptimeMs() }) }, 'enable started');
     state = await readSequenceState(system, environment, seq);
     const { settings } = state;
     digest = settings.digest;

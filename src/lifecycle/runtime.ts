@@ -27,6 +27,8 @@ export interface Runtime {
   loginPath?: LoginPathService;
   /** Resident and heap bytes now (the process's), when the composition root provides it. */
   memoryUsage?: () => { rss: number; heapUsed: number };
+  /** Milliseconds since the process started, when the composition root provides it. */
+  uptimeMs?: () => number;
 }
 
 export interface LoginPathService {

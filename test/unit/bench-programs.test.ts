@@ -27,13 +27,13 @@ describe('countPrograms', () => {
 });
 
 describe('phaseSummary', () => {
-  const log = (times: number[], names: string[]): string => times.map((time, index) => JSON.stringify({ time: new Date(time).toISOString(), msg: names[index], ...(index === 0 ? { rssMiB: 50 + time % 3 } : {}) })).join('\n');
+  const log = (times: number[], names: string[]): string => times.map((time, index) => JSON.stringify({ time: new Date(time).toISOString(), msg: names[index], ...(index === 0 ? { rssMiB: 50 + time % 3, uptimeMs: 40 } : {}) })).join('\n');
   test('medians over runs: span, the longest gaps (a repeated gap summed within its run), RSS per phase, wall outside the log', () => {
     const names = ['enable started', 'step finished', 'step finished', 'step finished', 'enable finished'];
     const runs = [log([0, 10, 20, 30, 30], names), log([0, 20, 40, 50, 50], names), log([0, 30, 60, 70, 100], names)].map(phasesOf);
     // step -> step occurs twice per run: 20, 30, 40 -> median 30.
     expect(phaseSummary(runs, [100, 120, 500])).toBe(
-      'first to last record 50.0 ms; wall outside the log 70.0 ms; longest gaps: step finished -> step finished 30.0 ms, enable started -> step finished 20.0 ms, step finished -> enable finished 0.00 ms; RSS MiB: enable started 50.0',
+      'first to last record 50.0 ms; wall outside the log 70.0 ms, of which the process had run 40.0 ms (node\'s start and loading) at its first record; longest gaps: step finished -> step finished 30.0 ms, enable started -> step finished 20.0 ms, step finished -> enable finished 0.00 ms; RSS MiB: enable started 50.0',
     );
   });
 });
