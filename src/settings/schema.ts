@@ -2,6 +2,9 @@ import * as z from 'zod';
 import { VmaccessError } from '../errors.js';
 import type { AccountRequest, DiskRequest, UnlockRequest, VmaccessRequest } from './request.js';
 
+// One parse per process: zod's generated fast paths (new Function) cost more to build than they save.
+z.config({ jitless: true });
+
 /**
  * The settings contract (../shared/docs/vmaccess-settings.md) as one zod schema.
  * Public and protected settings are merged first; each field remembers which
