@@ -77,10 +77,15 @@ export async function writeReproducibleZip(entries, outFile, { compressionLevel 
   // yazl reports a file it cannot read on the ZipFile, not on its output stream.
   const failed = new Promise((_, reject) => zip.once('error', reject));
   zip.end();
+  const writing = pipeline(zip.outputStream, createWriteStream(temporary));
   try {
-    await Promise.race([pipeline(zip.outputStream, createWriteStream(temporary)), failed]);
+    await Promise.race([writing, failed]);
     await rename(temporary, outFile);
   } catch (error) {
+    // The file stream opens the temporary file asynchronously: once it is closed, no
+    // late open can bring the file back after it is removed.
+    zip.outputStream.destroy();
+    await writing.catch(() => undefined);
     await rm(temporary, { force: true });
     throw error;
   }
