@@ -9,7 +9,7 @@ import type { System } from '../system/system.js';
  *
  * The record is pino's (numeric level, ISO time, the run's bindings, fields, msg), so
  * the usual tools read it. pino itself is not used: loading it (with its worker-thread
- * transport and stream machinery) cost 3.5 MB of every enable's memory (README).
+ * transport and stream machinery) cost 3.4 MiB of every enable's memory (README).
  */
 
 export const LOG_FILE = 'extension.log';
