@@ -160,6 +160,14 @@ describe('sshd refuses the user', () => {
     expect(world.system.probes.filter((probe) => probe === '127.0.0.1:22')).toHaveLength(2);
   });
 
+  test('no IPv6 loopback: ::1 is knocked once when 127.0.0.1 on the same port answers', async () => {
+    const world = new LoginWorld();
+    world.system.banners.delete('::1:22');
+    const list = await verdicts(world);
+    expect(only(list, 'listen [::]:22').verdict).toBe('ok');
+    expect(world.system.probes.filter((probe) => probe === '::1:22')).toHaveLength(1);
+  });
+
   test('a knock that times out (a firewall drops the port) is not repeated: the bound is paid once', async () => {
     const world = new LoginWorld();
     world.system.banners.delete('127.0.0.1:22');

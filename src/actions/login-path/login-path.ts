@@ -2,12 +2,11 @@ import { isVmaccessError } from '../../errors.js';
 import type { SystemPaths } from '../../system/paths.js';
 import type { System } from '../../system/system.js';
 import { PROBE_USER, SshdAnswers, findSshd, readEffectiveSshdConfig, type EffectiveSshdConfig } from '../sshd-effective.js';
-import { judgeExpiry, judgeNologin, judgePassword, judgeShell, judgeStrictModes, strictModesChain } from './account-rules.js';
+import { judgeExpiry, judgeNologin, judgePassword, judgeShell, judgeStrictModes, strictModesChain, type PasswordState } from './account-rules.js';
 import { LOGIN_PATH_FILES, findPamAccessUse, hasKeys, isExecutable, listenerEndpoints, readAccount, readConfigSources, readExpiry, readGroups, readPasswordState, statChain } from './facts.js';
 import { judgePamAccess } from './pam-rules.js';
 import { judgeAccessLists, judgeAuthentication, judgeAuthenticationMethods, judgeKeysFile, judgeListenScope, keysFilesOf, strictModes, usesPam, type ConfigSources } from './sshd-rules.js';
 import { finding, ok, type CheckVerdict, type LoginMeans } from './verdict.js';
-import type { PasswordState } from './account-rules.js';
 
 /**
  * The login-path engine: from inside the VM and without the user's private key,
@@ -110,29 +109,23 @@ export async function checkUser(shared: SharedFacts, target: LoginTarget): Promi
   return results;
 }
 
-/** Knocks after a knock that ended early without a banner (the last one decides). */
-const EARLY_END_RETRIES = 2;
+/** Knocks on an endpoint whose first knock ended early without a banner (the last one decides). */
+const KNOCKS_AFTER_EARLY_END = 3;
 const RETRY_PAUSE_MS = 200;
 
-/**
- * The banner at host:port. A knock that ends early without one is tried again, twice: a
- * socket-activated sshd (Accept=yes) runs one sshd -i per connection, and on some releases
- * one instance ending removes /run/sshd while the next starts, which then closes without a
- * word; a real lockout answers the same every time. A knock that timed out is not repeated,
- * so a port a firewall drops costs the bound once.
- */
 interface Knock {
   banner: string | undefined;
   timedOut: boolean;
   knocks: number;
 }
 
-async function knock(system: System, host: string, port: number, timeoutMs: number): Promise<Knock> {
+/** Up to `attempts` knocks at host:port, until a banner or a knock that runs out of time. */
+async function knock(system: System, host: string, port: number, timeoutMs: number, attempts: number): Promise<Knock> {
   for (let knocks = 1; ; knocks++) {
     const started = system.now().getTime();
     const banner = await system.probeTcpBanner(host, port, timeoutMs);
     const timedOut = system.now().getTime() - started >= timeoutMs;
-    if (banner?.startsWith('SSH-') === true || timedOut || knocks > EARLY_END_RETRIES) return { banner, timedOut, knocks };
+    if (banner?.startsWith('SSH-') === true || timedOut || knocks >= attempts) return { banner, timedOut, knocks };
     await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
   }
 }
@@ -147,13 +140,29 @@ export async function checkListeners(system: System, config: EffectiveSshdConfig
   if (config === undefined) return [];
   const endpoints = listenerEndpoints(config);
   const answers = new Map<string, Knock>();
-  for (const endpoint of endpoints) answers.set(`${endpoint.host}:${endpoint.port}`, await knock(system, endpoint.host, endpoint.port, timeoutMs));
   const isSsh = (answer: Knock | undefined): boolean => answer?.banner?.startsWith('SSH-') === true;
+  const coveredByIpv4 = (endpoint: (typeof endpoints)[number]): boolean => endpoint.listen.startsWith('[::]:') && isSsh(answers.get(`127.0.0.1:${endpoint.port}`));
+  for (const endpoint of endpoints) answers.set(`${endpoint.host}:${endpoint.port}`, await knock(system, endpoint.host, endpoint.port, timeoutMs, 1));
+  // A knock that ended early without a banner is tried again: a socket-activated sshd
+  // (Accept=yes) runs one sshd -i per connection, and on some releases one instance ending
+  // removes /run/sshd while the next starts, which then closes without a word; a real
+  // lockout answers the same every time. A knock that ran out of time is not repeated (a
+  // port a firewall drops costs the bound once), nor one that does not matter.
+  // IPv4 first: its answer can make a knock on ::1 unnecessary.
+  const ipv6Last = [...endpoints].sort((a, b) => Number(a.listen.startsWith('[::]:')) - Number(b.listen.startsWith('[::]:')));
+  for (const endpoint of ipv6Last) {
+    const key = `${endpoint.host}:${endpoint.port}`;
+    const first = answers.get(key);
+    if (first === undefined || isSsh(first) || first.timedOut || coveredByIpv4(endpoint)) continue;
+    await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+    const again = await knock(system, endpoint.host, endpoint.port, timeoutMs, KNOCKS_AFTER_EARLY_END - 1);
+    answers.set(key, { ...again, knocks: again.knocks + 1 });
+  }
   return endpoints.map((endpoint) => {
     const check = `listen ${endpoint.listen}`;
     const answer = answers.get(`${endpoint.host}:${endpoint.port}`);
     if (isSsh(answer)) return ok(check, `${endpoint.host}:${endpoint.port} answers ${answer?.banner?.slice(0, 60) ?? ''}`);
-    if (endpoint.listen.startsWith('[::]:') && isSsh(answers.get(`127.0.0.1:${endpoint.port}`))) {
+    if (coveredByIpv4(endpoint)) {
       return ok(check, `::1:${endpoint.port} does not answer (no IPv6 loopback here); 127.0.0.1:${endpoint.port} does`);
     }
     const what =
