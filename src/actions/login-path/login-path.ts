@@ -112,6 +112,7 @@ export async function checkUser(shared: SharedFacts, target: LoginTarget): Promi
 /** Knocks on an endpoint whose first knock ended early without a banner (the last one decides). */
 const KNOCKS_AFTER_EARLY_END = 3;
 const RETRY_PAUSE_MS = 200;
+const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
 
 interface Knock {
   banner: string | undefined;
@@ -126,7 +127,7 @@ async function knock(system: System, host: string, port: number, timeoutMs: numb
     const banner = await system.probeTcpBanner(host, port, timeoutMs);
     const timedOut = system.now().getTime() - started >= timeoutMs;
     if (banner?.startsWith('SSH-') === true || timedOut || knocks >= attempts) return { banner, timedOut, knocks };
-    await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+    await pause();
   }
 }
 
@@ -154,7 +155,7 @@ export async function checkListeners(system: System, config: EffectiveSshdConfig
     const key = `${endpoint.host}:${endpoint.port}`;
     const first = answers.get(key);
     if (first === undefined || isSsh(first) || first.timedOut || coveredByIpv4(endpoint)) continue;
-    await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+    await pause();
     const again = await knock(system, endpoint.host, endpoint.port, timeoutMs, KNOCKS_AFTER_EARLY_END - 1);
     answers.set(key, { ...again, knocks: again.knocks + 1 });
   }
