@@ -109,10 +109,9 @@ export async function checkUser(shared: SharedFacts, target: LoginTarget): Promi
   return results;
 }
 
-/** Knocks on an endpoint whose first knock ended early without a banner (the last one decides). */
-const KNOCKS_AFTER_EARLY_END = 3;
+/** Knocks on an endpoint whose knocks end early without a banner (the last one decides). */
+const MAX_KNOCKS = 3;
 const RETRY_PAUSE_MS = 200;
-const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
 
 interface Knock {
   banner: string | undefined;
@@ -120,15 +119,11 @@ interface Knock {
   knocks: number;
 }
 
-/** Up to `attempts` knocks at host:port, until a banner or a knock that runs out of time. */
-async function knock(system: System, host: string, port: number, timeoutMs: number, attempts: number): Promise<Knock> {
-  for (let knocks = 1; ; knocks++) {
-    const started = system.now().getTime();
-    const banner = await system.probeTcpBanner(host, port, timeoutMs);
-    const timedOut = system.now().getTime() - started >= timeoutMs;
-    if (banner?.startsWith('SSH-') === true || timedOut || knocks >= attempts) return { banner, timedOut, knocks };
-    await pause();
-  }
+/** One knock at host:port, and whether it ran out of time. */
+async function knockOnce(system: System, host: string, port: number, timeoutMs: number): Promise<Omit<Knock, 'knocks'>> {
+  const started = system.now().getTime();
+  const banner = await system.probeTcpBanner(host, port, timeoutMs);
+  return { banner, timedOut: system.now().getTime() - started >= timeoutMs };
 }
 
 /**
@@ -136,32 +131,32 @@ async function knock(system: System, host: string, port: number, timeoutMs: numb
  * The IPv6 wildcard is knocked on at ::1; a machine (or container) without IPv6 loopback
  * does not answer there, which costs nobody a login while the IPv4 wildcard of the same
  * port answers.
+ *
+ * A knock that ended early without a banner is tried again: a socket-activated sshd
+ * (Accept=yes) runs one sshd -i per connection, and on some releases one instance ending
+ * removes /run/sshd while the next starts, which then closes without a word; a real
+ * lockout answers the same every time. A knock that ran out of time is not repeated (a
+ * port a firewall drops costs the bound once), nor one that does not matter.
  */
 export async function checkListeners(system: System, config: EffectiveSshdConfig | undefined, timeoutMs: number): Promise<CheckVerdict[]> {
   if (config === undefined) return [];
   const endpoints = listenerEndpoints(config);
   const answers = new Map<string, Knock>();
+  const keyOf = (endpoint: (typeof endpoints)[number]): string => `${endpoint.host}:${endpoint.port}`;
   const isSsh = (answer: Knock | undefined): boolean => answer?.banner?.startsWith('SSH-') === true;
   const coveredByIpv4 = (endpoint: (typeof endpoints)[number]): boolean => endpoint.listen.startsWith('[::]:') && isSsh(answers.get(`127.0.0.1:${endpoint.port}`));
-  for (const endpoint of endpoints) answers.set(`${endpoint.host}:${endpoint.port}`, await knock(system, endpoint.host, endpoint.port, timeoutMs, 1));
-  // A knock that ended early without a banner is tried again: a socket-activated sshd
-  // (Accept=yes) runs one sshd -i per connection, and on some releases one instance ending
-  // removes /run/sshd while the next starts, which then closes without a word; a real
-  // lockout answers the same every time. A knock that ran out of time is not repeated (a
-  // port a firewall drops costs the bound once), nor one that does not matter.
-  // IPv4 first: its answer can make a knock on ::1 unnecessary.
+  for (const endpoint of endpoints) answers.set(keyOf(endpoint), { ...(await knockOnce(system, endpoint.host, endpoint.port, timeoutMs)), knocks: 1 });
+  // IPv4 first: its answer can make another knock on ::1 unnecessary.
   const ipv6Last = [...endpoints].sort((a, b) => Number(a.listen.startsWith('[::]:')) - Number(b.listen.startsWith('[::]:')));
   for (const endpoint of ipv6Last) {
-    const key = `${endpoint.host}:${endpoint.port}`;
-    const first = answers.get(key);
-    if (first === undefined || isSsh(first) || first.timedOut || coveredByIpv4(endpoint)) continue;
-    await pause();
-    const again = await knock(system, endpoint.host, endpoint.port, timeoutMs, KNOCKS_AFTER_EARLY_END - 1);
-    answers.set(key, { ...again, knocks: again.knocks + 1 });
+    for (let last = answers.get(keyOf(endpoint))!; !isSsh(last) && !last.timedOut && last.knocks < MAX_KNOCKS && !coveredByIpv4(endpoint); last = answers.get(keyOf(endpoint))!) {
+      await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+      answers.set(keyOf(endpoint), { ...(await knockOnce(system, endpoint.host, endpoint.port, timeoutMs)), knocks: last.knocks + 1 });
+    }
   }
   return endpoints.map((endpoint) => {
     const check = `listen ${endpoint.listen}`;
-    const answer = answers.get(`${endpoint.host}:${endpoint.port}`);
+    const answer = answers.get(keyOf(endpoint));
     if (isSsh(answer)) return ok(check, `${endpoint.host}:${endpoint.port} answers ${answer?.banner?.slice(0, 60) ?? ''}`);
     if (coveredByIpv4(endpoint)) {
       return ok(check, `::1:${endpoint.port} does not answer (no IPv6 loopback here); 127.0.0.1:${endpoint.port} does`);
