@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { createUserAction } from '../../src/actions/accounts/user.js';
-import { compactUtc, parseOpenSshVersion, withExpiry } from '../../src/actions/accounts/key-expiry.js';
+import { compactUtc, parseOpenSshVersion } from '../../src/actions/accounts/key-expiry.js';
+import { withExpiry } from '../../src/config/ssh-public-key/index.js';
 import { addGrant, deadlineAfter, dueGrants, nextDeadline, parseGrants } from '../../src/actions/access/access-grants.js';
 import type { AccessGrant } from '../../src/actions/access/access-grants.js';
 import { calendarUtc, cronEntry, serviceUnit, timerUnit } from '../../src/actions/access/expiry-timer.js';

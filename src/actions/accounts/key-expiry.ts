@@ -2,8 +2,6 @@ import { VmaccessError } from '../../errors.js';
 import type { System } from '../../system/system.js';
 import { findSshd } from '../sshd-effective.js';
 
-export { withExpiry } from '../../config/ssh-public-key/index.js';
-
 /**
  * ssh_key_expiry: each key of the request carries OpenSSH's own `expiry-time` option, so
  * sshd refuses it after that instant and nothing has to run to revoke it. sshd(8) learnt

@@ -3,7 +3,7 @@ import { VmaccessError, isVmaccessError } from '../../errors.js';
 import { mergeAuthorizedKeys } from '../../config/authorized-keys.js';
 import { parseUseraddDefaults } from '../../config/login-defs.js';
 import { lineDiff, removeSudoersUser, setSudoersUser } from '../../config/sudoers.js';
-import { parseSshPublicKeys } from '../../config/ssh-public-key/index.js';
+import { parseSshPublicKeys, withExpiry } from '../../config/ssh-public-key/index.js';
 import type { SshPublicKey } from '../../config/ssh-public-key/index.js';
 import { daysSinceEpoch, isPasswordLocked, usableHash } from '../../config/passwd.js';
 import type { PasswdEntry } from '../../config/passwd.js';
@@ -15,7 +15,7 @@ import { assertSafePassword, chooseNewAccountShell, homeRemovalVerdict, password
 import { loadProvisioningKeys } from './account-provisioning-keys.js';
 import { assertKeysFileNotShared, checkAuthorizedKeysPath, locateAuthorizedKeysFile } from './authorized-keys-file.js';
 import { readCurrentKeys } from './authorized-keys-io.js';
-import { keyExpiryOption, withExpiry } from './key-expiry.js';
+import { keyExpiryOption } from './key-expiry.js';
 import { accessDeadline, planGrant } from '../access/access-plan.js';
 import type { GrantPlan } from '../access/access-plan.js';
 import type { KeysFileCheck, KeysFileLocation } from './authorized-keys-file.js';

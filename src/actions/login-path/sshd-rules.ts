@@ -1,5 +1,5 @@
 import { parseSshdDirectives } from '../../config/sshd-config.js';
-import { expandAuthorizedKeysPath, parseListenAddress, userPatternMatches } from '../../config/sshd-semantics.js';
+import { authorizedKeysPatterns, expandAuthorizedKeysPath, parseListenAddress, userPatternMatches } from '../../config/sshd-semantics.js';
 import type { EffectiveSshdConfig } from '../sshd-effective.js';
 import { finding, ok, type CheckVerdict, type LoginMeans } from './verdict.js';
 
@@ -135,7 +135,7 @@ export function judgeAuthenticationMethods(config: EffectiveSshdConfig, user: st
 
 /** The key files sshd reads for this user, from the effective AuthorizedKeysFile. */
 export function keysFilesOf(config: EffectiveSshdConfig, account: { name: string; uid: number; home: string }): string[] {
-  const patterns = values(config, 'authorizedkeysfile');
+  const patterns = authorizedKeysPatterns(config.get('authorizedkeysfile'));
   if (patterns.length === 1 && patterns[0]?.toLowerCase() === 'none') return [];
   return patterns.map((pattern) => expandAuthorizedKeysPath(pattern, account)).filter((file): file is string => file !== undefined);
 }
