@@ -25,7 +25,6 @@ const MAX_DEPTH = 8;
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
 type Level = keyof typeof LEVELS;
 
-
 /** An Error as a plain record (type, message, code, stack, cause), as pino's err serializer writes it. */
 function errorRecord(error: Error, depth: number): Record<string, unknown> {
   const record: Record<string, unknown> = { type: error.name, message: error.message };
@@ -52,9 +51,9 @@ export function loggable(value: unknown, depth = 0): unknown {
 
 /** One log line; the line is never allowed to throw (a log that fails must not stop a rescue). */
 export function formatRecord(level: Level, time: Date, bindings: Record<string, string>, fieldsOrMessage: object | string, message?: string): string {
-  const fields = typeof fieldsOrMessage === 'string' ? {} : (loggable(fieldsOrMessage) as Record<string, unknown>);
   const msg = typeof fieldsOrMessage === 'string' ? fieldsOrMessage : message;
   try {
+    const fields = typeof fieldsOrMessage === 'string' ? {} : (loggable(fieldsOrMessage) as Record<string, unknown>);
     return `${JSON.stringify({ level: LEVELS[level], time: time.toISOString(), ...bindings, ...fields, ...(msg === undefined ? {} : { msg }) })}\n`;
   } catch {
     return `${JSON.stringify({ level: LEVELS[level], time: time.toISOString(), ...bindings, msg, logError: 'the fields could not be written' })}\n`;
@@ -71,10 +70,11 @@ function createLogger(write: ((line: string) => void) | undefined, bindings: Rec
   return { debug: method('debug'), info: method('info'), warn: method('warn'), error: method('error') };
 }
 
-async function rotate(system: System, file: string): Promise<void> {
+/** Once `file` has reached `atBytes`: file.N-1 -> file.N ... file -> file.1, keeping `keep` old files. */
+export async function rotateLogFile(system: System, file: string, atBytes: number, keep: number): Promise<void> {
   const info = await system.stat(file);
-  if (info === undefined || info.size < ROTATE_AT_BYTES) return;
-  for (let index = KEEP_ROTATED; index >= 1; index -= 1) {
+  if (info === undefined || info.size < atBytes) return;
+  for (let index = keep; index >= 1; index -= 1) {
     const from = index === 1 ? file : `${file}.${index - 1}`;
     if ((await system.stat(from)) !== undefined) await system.rename(from, `${file}.${index}`);
   }
@@ -83,7 +83,7 @@ async function rotate(system: System, file: string): Promise<void> {
 export async function createFileLogger(system: System, logFolder: string, bindings: Record<string, string>): Promise<Logger> {
   await system.mkdir(logFolder, { recursive: true, mode: 0o755 });
   const file = path.join(logFolder, LOG_FILE);
-  await rotate(system, file);
+  await rotateLogFile(system, file, ROTATE_AT_BYTES, KEEP_ROTATED);
   return createLogger(
     system.openAppendLog(file, 0o600),
     bindings,

@@ -4,6 +4,7 @@ import { currentDigest } from '../actions/file-digest.js';
 import type { VmaccessRequest } from '../settings/request.js';
 import type { SystemPaths } from '../system/paths.js';
 import type { System } from '../system/system.js';
+import { rotateLogFile } from '../handler/log.js';
 
 /**
  * The audit trail: every change the handler makes, appended before it happens (what the
@@ -190,13 +191,7 @@ export function createAuditTrail(system: System, paths: SystemPaths, options: Au
 /** Append through a whole-file atomic replace (the System port has no append), rotating first. */
 async function appendLine(system: System, file: string, line: string): Promise<void> {
   await system.mkdir(path.posix.dirname(file), { recursive: true, mode: 0o700 });
-  const info = await system.stat(file);
-  if (info !== undefined && info.size >= ROTATE_AT_BYTES) {
-    for (let index = KEEP_ROTATED; index >= 1; index -= 1) {
-      const from = index === 1 ? file : `${file}.${index - 1}`;
-      if ((await system.stat(from)) !== undefined) await system.rename(from, `${file}.${index}`);
-    }
-  }
+  await rotateLogFile(system, file, ROTATE_AT_BYTES, KEEP_ROTATED);
   const current = (await system.readText(file)) ?? '';
   await system.writeFileAtomic(file, `${current}${line}\n`, { mode: 0o600, uid: 0, gid: 0 });
 }
