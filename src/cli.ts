@@ -1,11 +1,8 @@
 import { Command, CommanderError } from 'commander';
+import { LIFECYCLE_OPERATIONS, type HandlerOperation } from './operations.js';
 
 /** The command line: one subcommand per lifecycle operation, plus `expire`, `plan` and `diagnose`. */
 
-export type LifecycleOperation = 'install' | 'enable' | 'update' | 'disable' | 'uninstall';
-export const LIFECYCLE_OPERATIONS: readonly LifecycleOperation[] = ['install', 'enable', 'update', 'disable', 'uninstall'];
-/** Operations the handler runs for itself (not in HandlerManifest.json): the access-expiry timer's. */
-export type HandlerOperation = LifecycleOperation | 'expire';
 
 export interface HandlerOptions {
   /** HandlerEnvironment.json to use instead of the one in the working directory. */
