@@ -4,11 +4,13 @@ import { createRealSystem } from './system/real-system.js';
 
 // The bundle's entry point: the only place that touches the process itself.
 // A rejection nobody handles is a defect of ours; it must not kill a rescue half-way and
-// leave no status file (Node's default). Said on stderr, where the agent and the tests look;
+// leave no status file (Node's default). Said on stderr, where the agent and the tests look,
+// by name and code only (the agent ships stderr to telemetry; a message may quote input);
 // whoever awaits that promise later still gets its error.
-const UNHANDLED_REJECTION_MARK = 'vmaccess: internal defect: a failure nobody handled';
 process.on('unhandledRejection', (reason) => {
-  process.stderr.write(`${UNHANDLED_REJECTION_MARK}: ${reason instanceof Error ? reason.message.slice(0, 200) : 'unknown'}\n`);
+  const code = (reason as { code?: unknown } | undefined)?.code;
+  const what = reason instanceof Error ? `${reason.name}${typeof code === 'string' ? ` [${code}]` : ''}` : 'unknown';
+  process.stderr.write(`vmaccess: internal defect: a failure nobody handled: ${what}\n`);
 });
 const argv = process.argv.slice(2);
 const system = createRealSystem();
