@@ -85,6 +85,14 @@ async function restartSshdElsewhere(sandbox: Sandbox): Promise<void> {
   expect(await sandbox.sshdPid()).toBeDefined();
 }
 
+/** A drop-in that moves sshd off 127.0.0.1:22, and sshd started with it. */
+function movingDropIn(file: string, text: string): (sandbox: Sandbox) => Promise<void> {
+  return async (sandbox) => {
+    await sandbox.writeFile(file, text, 0o644);
+    await restartSshdElsewhere(sandbox);
+  };
+}
+
 const LOCKOUTS: Lockout[] = [
   {
     name: 'AllowUsers nobody drop-in',
@@ -117,19 +125,13 @@ const LOCKOUTS: Lockout[] = [
   },
   {
     name: 'ListenAddress 127.0.0.2',
-    set: async (sandbox) => {
-      await sandbox.writeFile('/etc/ssh/sshd_config.d/90-listen.conf', 'ListenAddress 127.0.0.2\n', 0o644);
-      await restartSshdElsewhere(sandbox);
-    },
+    set: movingDropIn('/etc/ssh/sshd_config.d/90-listen.conf', 'ListenAddress 127.0.0.2\n'),
     ownRestart: true,
     expected: ['listen_scope', 'blocked: sshd listens only on 127.0.0.2 (loopback) (/etc/ssh/sshd_config.d/90-listen.conf:1): nothing from the network reaches it. Fix: send reset_ssh.'],
   },
   {
     name: 'Port 2222',
-    set: async (sandbox) => {
-      await sandbox.writeFile('/etc/ssh/sshd_config.d/90-port.conf', 'Port 2222\n', 0o644);
-      await restartSshdElsewhere(sandbox);
-    },
+    set: movingDropIn('/etc/ssh/sshd_config.d/90-port.conf', 'Port 2222\n'),
     ownRestart: true,
     verdict: 'warning',
     expected: ['listen_port', 'warning: sshd listens on port 2222, not 22 (/etc/ssh/sshd_config.d/90-port.conf:1): clients (ssh -p) and the network security rules must use that port. Fix: send reset_ssh.'],
