@@ -1,4 +1,4 @@
-// npm run bench [-- --zip <package.zip>] [--runs N] [--e2e-runs N] [--only startup|scaling|e2e]
+// npm run bench [-- --zip <package.zip>] [--runs N] [--e2e-runs N] [--only startup|scaling|digest|e2e]
 //
 // Builds the extension package (unless --zip names one), unpacks it the way the guest
 // agent does into a temporary lib dir, bundles bench/main.ts with esbuild and runs it.
@@ -35,8 +35,8 @@ const sandboxFileUrls = {
 };
 
 const arch = hostArch();
-// (a) runs the unpacked package; (c) installs the zip into end-to-end sandboxes.
-const needsPackage = only === undefined || only === 'startup' || only === 'e2e';
+// (a) and (d) run the unpacked package; (c) installs the zip into end-to-end sandboxes.
+const needsPackage = only === undefined || only === 'startup' || only === 'digest' || only === 'e2e';
 if (needsPackage && arch === undefined) throw new Error(`no packaged runtime for ${process.arch}`);
 
 const version = readPackageVersion();

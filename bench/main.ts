@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { runDigestBench } from './digest.js';
 import { runE2eEnableBench } from './e2e-enable.js';
 import { runScalingBench } from './scaling.js';
 import { runStartupBench } from './startup.js';
@@ -8,7 +9,7 @@ import { formatTable } from './table.js';
 
 /**
  * npm run bench (via .ci/bench.mjs, which builds and unpacks the package first).
- * Arguments: --handler-dir <unpacked package> --arch <x64|arm64> [--runs N] [--only startup|scaling|e2e]
+ * Arguments: --handler-dir <unpacked package> --arch <x64|arm64> [--runs N] [--only startup|scaling|digest|e2e]
  * [--package-zip <zip> --package-version <v>] [--e2e-runs N]
  */
 
@@ -42,6 +43,12 @@ async function main(args: readonly string[]): Promise<void> {
     const version = option(args, '--package-version');
     const pkg = zip !== undefined && version !== undefined ? { kind: 'zip' as const, path: zip, version } : undefined;
     for (const table of await runE2eEnableBench({ runs: Number(option(args, '--e2e-runs') ?? 21), pkg })) console.log(formatTable(table));
+  }
+  if (only === undefined || only === 'digest') {
+    const handlerDir = option(args, '--handler-dir');
+    const arch = option(args, '--arch');
+    if (handlerDir === undefined || (arch !== 'x64' && arch !== 'arm64')) throw new Error('--handler-dir and --arch x64|arm64 are required');
+    console.log(formatTable(runDigestBench({ handlerDir, arch, runs: Number(option(args, '--runs') ?? 21) })));
   }
 }
 

@@ -100,6 +100,17 @@ function primeEnable(handlerDir: string): string | undefined {
   return undefined;
 }
 
+/** How the package starts its node: through its own loader when it ships one (handlers/run), else directly. */
+export function bundledNodeCommand(handlerDir: string, arch: 'x64' | 'arm64'): { loader: string | undefined; start: (args: string[]) => { file: string; args: string[] } } {
+  const node = path.join(handlerDir, 'runtime', arch, 'bin', 'node');
+  const lib = path.join(handlerDir, 'runtime', arch, 'lib');
+  const loader = existsSync(lib) ? readdirSync(lib).find((name) => name.startsWith('ld-linux-')) : undefined;
+  return {
+    loader,
+    start: (args) => (loader === undefined ? { file: node, args } : { file: path.join(lib, loader), args: ['--library-path', lib, node, ...args] }),
+  };
+}
+
 export function runStartupBench(options: StartupOptions): Table {
   const { handlerDir, arch } = options;
   const loadAverage = os.loadavg().map((value) => value.toFixed(2)).join(' ');
@@ -118,10 +129,7 @@ export function runStartupBench(options: StartupOptions): Table {
     ? { label: 'handlers/run enable, seq already applied (no-op)', file: path.join(handlerDir, 'handlers', 'run'), args: ['enable'], cwd: handlerDir, env }
     : { label: 'STAND-IN handlers/run --version (enable not usable)', file: path.join(handlerDir, 'handlers', 'run'), args: ['--version'], cwd: handlerDir, env };
   // The package starts node through its own loader (handlers/run); the baseline starts it the same way.
-  const lib = path.join(handlerDir, 'runtime', arch, 'lib');
-  const loader = existsSync(lib) ? readdirSync(lib).find((name) => name.startsWith('ld-linux-')) : undefined;
-  const start = (args: string[]): { file: string; args: string[] } =>
-    loader === undefined ? { file: node, args } : { file: path.join(lib, loader), args: ['--library-path', lib, node, ...args] };
+  const { loader, start } = bundledNodeCommand(handlerDir, arch);
   const variants: Variant[] = [
     { label: `node -e 0 (bundled runtime${loader === undefined ? '' : ', bundled loader'}, baseline)`, ...start(['-e', '0']), cwd: handlerDir, env },
     measured,

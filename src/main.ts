@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import type { HandlerOptions } from './cli.js';
 import { isHandlerOperation, type HandlerOperation } from './operations.js';
@@ -78,6 +77,15 @@ async function writeBoundaryStatus(system: System, statusFolder: string, configF
   }
 }
 
+/** An RFC 9562 version 4 UUID from 16 random bytes: the run's id in every log record and event. */
+function uuidV4(random: Uint8Array): string {
+  const bytes = Uint8Array.from(random);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = Buffer.from(bytes).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 async function runLifecycle(operation: HandlerOperation, options: HandlerOptions, system: System, proc: ProcessContext): Promise<number> {
   const environmentFile = path.resolve(proc.cwd, options.handlerEnvironment ?? HANDLER_ENVIRONMENT_FILE);
   let environment: HandlerEnvironment;
@@ -92,7 +100,7 @@ async function runLifecycle(operation: HandlerOperation, options: HandlerOptions
     }
     return 1;
   }
-  const operationId = randomUUID();
+  const operationId = uuidV4(system.randomBytes(16));
   // A log folder that cannot be written must not stop a rescue: carry on without a file log.
   const logger = await createFileLogger(system, environment.logFolder, { op: operation, version: VERSION, operationId }).catch(() => {
     proc.err(`vmaccess: cannot write logs in ${environment.logFolder}; continuing without extension.log\n`);

@@ -3,6 +3,7 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { errnoCode } from '../errors.js';
+import { nodeCrypto } from '../node-crypto.js';
 import { COMMAND_PATH } from './paths.js';
 import type { FileInfo, FileType, RegularFileRead, RunOptions, RunResult, System, WriteOptions } from './system.js';
 
@@ -125,6 +126,29 @@ export function createRealSystem(): System {
           // A full disk must not stop the rescue that may be about to free it.
         }
       };
+    },
+
+    randomBytes(count) {
+      // The kernel's source read directly: node:crypto would cost start-up time on
+      // requests that need nothing else from it. A root without /dev/urandom (a
+      // broken chroot) still gets random bytes, through node:crypto's getrandom.
+      const bytes = new Uint8Array(count);
+      try {
+        const fd = fsSync.openSync('/dev/urandom', fsConstants.O_RDONLY);
+        try {
+          let filled = 0;
+          while (filled < count) {
+            const read = fsSync.readSync(fd, bytes, filled, count - filled, null);
+            if (read === 0) throw new Error('/dev/urandom ended');
+            filled += read;
+          }
+        } finally {
+          fsSync.closeSync(fd);
+        }
+        return bytes;
+      } catch {
+        return new Uint8Array(nodeCrypto().randomBytes(count));
+      }
     },
 
     async readText(target) {

@@ -120,5 +120,7 @@ export interface System {
    * a log that must survive a SIGKILL right after a record. A failed write is dropped.
    */
   openAppendLog(path: string, mode: number): (line: string) => void;
+  /** `count` bytes from the kernel's random source: salts, unguessable names, ids. */
+  randomBytes(count: number): Uint8Array;
   now(): Date;
 }

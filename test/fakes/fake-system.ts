@@ -48,6 +48,7 @@ export class FakeSystem implements System {
   readonly probes: string[] = [];
   private readonly scripts: { match: (call: CommandCall) => boolean; script: CommandScript }[] = [];
   clock = new Date('2026-01-15T10:00:00Z');
+  private randomCounter = 1;
 
   constructor(files: Record<string, string> = {}) {
     this.nodes.set('/', this.node('directory', new Uint8Array(), 0o755));
@@ -337,6 +338,14 @@ export class FakeSystem implements System {
   probeTcpBanner(host: string, port: number, _timeoutMs: number): Promise<string | undefined> {
     this.probes.push(`${host}:${port}`);
     return Promise.resolve(this.banners.get(`${host}:${port}`));
+  }
+
+  /** Counted bytes, not random ones: a test can tell two calls apart and repeat a run. */
+  randomBytes(count: number): Uint8Array {
+    const bytes = new Uint8Array(count);
+    for (let index = 0; index < count; index += 1) bytes[index] = (this.randomCounter + index * 37) & 0xff;
+    this.randomCounter += 1;
+    return bytes;
   }
 
   now(): Date {

@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { handlerFlags } from '../../bench/digest.js';
 import { countPrograms } from '../../bench/e2e-programs.js';
 import { phaseSummary, phasesOf } from '../../bench/e2e-log.js';
 
@@ -35,5 +37,14 @@ describe('phaseSummary', () => {
     expect(phaseSummary(runs, [100, 120, 500])).toBe(
       'first to last record 50.0 ms; wall outside the log 70.0 ms, of which the process had run 40.0 ms (node\'s start and loading) at its first record; longest gaps: step finished -> step finished 30.0 ms, enable started -> step finished 20.0 ms, step finished -> enable finished 0.00 ms; RSS MiB: enable started 50.0',
     );
+  });
+});
+
+describe("the digest bench starts node with handlers/run's own V8 flags", () => {
+  test('read from the shim of this tree', () => {
+    const flags = handlerFlags(fileURLToPath(new URL('../..', import.meta.url)));
+    expect(flags.length).toBeGreaterThan(0);
+    for (const flag of flags) expect(flag).toMatch(/^--[a-z][\w-]*(=\w+)?$/);
+    expect(flags).toContain('--no-opt');
   });
 });

@@ -44,6 +44,14 @@ describe('what an agent command loads', () => {
     expect(inputsOf(metafile, Object.keys(metafile.outputs)).some((input) => input.includes('node_modules/commander/'))).toBe(true);
   }, 60_000);
 
+  test('node:crypto is never imported: only src/node-crypto.ts loads it, on first use', async () => {
+    const { metafile } = await built;
+    const importers = Object.entries(metafile.outputs)
+      .filter(([, output]) => output.imports.some((entry) => entry.path === 'node:crypto' || entry.path === 'crypto'))
+      .map(([name]) => name);
+    expect(importers).toEqual([]);
+  }, 60_000);
+
   test("the schema brings zod's core, not its translations of every error message", async () => {
     const { metafile } = await built;
     const zod = inputsOf(metafile, Object.keys(metafile.outputs)).filter((input) => input.includes('node_modules/zod/'));

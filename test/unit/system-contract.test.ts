@@ -66,6 +66,16 @@ describe.each(subjects)('System contract: %s', (_name, make) => {
     expect(await subject.system.readText(at('target'))).toBe('keep');
   });
 
+  test('randomBytes gives the count asked for, and two calls differ', () => {
+    subject = make();
+    const first = subject.system.randomBytes(16);
+    expect(first).toBeInstanceOf(Uint8Array);
+    expect(first).toHaveLength(16);
+    expect(subject.system.randomBytes(0)).toHaveLength(0);
+    expect(subject.system.randomBytes(70_000)).toHaveLength(70_000);
+    expect(Buffer.from(subject.system.randomBytes(16)).equals(Buffer.from(first))).toBe(false);
+  });
+
   test('writeFileAtomic writes content and mode, and keeps the mode of a file it replaces', async () => {
     subject = make();
     await subject.system.writeFileAtomic(at('a'), 'one', { mode: 0o600 });
@@ -191,6 +201,11 @@ describe('real readRegularFile: the names a hostile user can plant', () => {
 
 describe('real system commands', () => {
   const system = createRealSystem();
+
+  test('randomBytes reads the kernel source: 4096 bytes take (nearly) every byte value', () => {
+    // A constant, a counter or a short cycle would show far fewer distinct values.
+    expect(new Set(system.randomBytes(4096)).size).toBeGreaterThan(240);
+  });
 
   test('a non-zero exit is a result, not an exception', async () => {
     const result = await system.run('sh', ['-c', 'echo out; echo err >&2; exit 3']);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { VmaccessError } from '../../errors.js';
 import { chooseHashMethod, cryptSetting, isHashOf } from '../../config/password-hash-method.js';
 import { parseShells, parseUseraddDefaults } from '../../config/login-defs.js';
@@ -83,15 +82,15 @@ export async function passwordMatches(system: System, password: string, hash: st
 
 const SALT_ALPHABET = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-function randomSalt(): string {
-  return [...randomBytes(16)].map((byte) => SALT_ALPHABET[byte % 64]).join('');
+function randomSalt(system: System): string {
+  return [...system.randomBytes(16)].map((byte) => SALT_ALPHABET[byte % 64]).join('');
 }
 
 /** The password's hash for this distribution's method, or undefined when no tool here can compute it. */
 export async function hashPassword(system: System, paths: SystemPaths, password: string): Promise<string | undefined> {
   const pam = await Promise.all(PAM_PASSWORD_STACKS.map((file) => system.readText(file).catch(() => undefined)));
   const choice = chooseHashMethod(pam, await system.readText(paths.loginDefs));
-  const salt = randomSalt();
+  const salt = randomSalt(system);
   // crypt(3) through perl, password and setting on stdin. An old libc without yescrypt
   // (EL7, EL8) returns a failure token: then SHA-512, which every libc has.
   const viaPerl = async (setting: string): Promise<string | undefined> => {

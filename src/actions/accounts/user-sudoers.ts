@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { VmaccessError } from '../../errors.js';
 import type { System } from '../../system/system.js';
@@ -42,7 +41,7 @@ export async function stageSudoers(system: System, target: string, transform: (c
     const info = await system.lstat(path.posix.join(dir, name));
     if (info?.type === 'file' && info.uid === 0) await system.remove(path.posix.join(dir, name));
   }
-  const candidate = path.posix.join(dir, `${prefix}${randomBytes(6).toString('hex')}`);
+  const candidate = path.posix.join(dir, `${prefix}${Buffer.from(system.randomBytes(6)).toString('hex')}`);
   if (!(await system.createExclusive(candidate, after, { mode: SUDOERS_MODE, uid: 0, gid: 0 }))) {
     throw new VmaccessError('SUDOERS_INVALID', `The temporary sudoers candidate ${candidate} already exists.`);
   }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { absoluteIncludePattern, rewriteIncludes } from '../../config/sshd-config.js';
 import { VmaccessError } from '../../errors.js';
@@ -92,7 +91,7 @@ export async function withStagedCandidate<T>(
   // Leave no trace: a plan stages too, and must change nothing, not even make the state folder.
   const made = await firstMissingAncestor(system, stateDir);
   await system.mkdir(stateDir, { recursive: true, mode: 0o755 });
-  const stageRoot = path.join(stateDir, `sshd-candidate-${randomBytes(6).toString('hex')}`);
+  const stageRoot = path.join(stateDir, `sshd-candidate-${Buffer.from(system.randomBytes(6)).toString('hex')}`);
   await system.mkdir(stageRoot, { mode: 0o700 });
   try {
     const staged = (file: string): string => path.join(stageRoot, file);

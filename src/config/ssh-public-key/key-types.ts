@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { nodeCrypto } from '../../node-crypto.js';
 import type { KeySource, SshPublicKey } from './key.js';
 import { WireError, WireReader, WireWriter, base64url, bitLength, fingerprintOf } from './wire.js';
 
@@ -99,7 +99,7 @@ export function isSshKeyType(token: string): boolean {
 
 function importJwk(jwk: Record<string, string>): void {
   try {
-    createPublicKey({ key: jwk, format: 'jwk' });
+    nodeCrypto().createPublicKey({ key: jwk, format: 'jwk' });
   } catch {
     throw new WireError('the public key material is not a valid key');
   }

@@ -1,5 +1,5 @@
-import { createPublicKey, X509Certificate } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import { nodeCrypto } from '../../node-crypto.js';
 import { buildKey, ECDSA_CURVES, isSshKeyType } from './key-types.js';
 import type { SshPublicKey } from './key.js';
 import { decodeBase64Strict, WireError, WireReader, WireWriter } from './wire.js';
@@ -86,7 +86,7 @@ export function parsePemBlock(label: string, pem: string, lineNumber: number): S
   if (label === 'CERTIFICATE') {
     let certificate: X509Certificate;
     try {
-      certificate = new X509Certificate(pem);
+      certificate = new (nodeCrypto().X509Certificate)(pem);
     } catch {
       throw new WireError('the certificate cannot be parsed');
     }
@@ -95,7 +95,7 @@ export function parsePemBlock(label: string, pem: string, lineNumber: number): S
     if (commonName !== undefined) comment = commonName.replace(CONTROL_CHARACTERS, ' ').trim();
   } else if (label === 'PUBLIC KEY' || label === 'RSA PUBLIC KEY') {
     try {
-      key = createPublicKey({ key: pem, format: 'pem', ...(label === 'RSA PUBLIC KEY' ? { type: 'pkcs1' as const } : {}) });
+      key = nodeCrypto().createPublicKey({ key: pem, format: 'pem', ...(label === 'RSA PUBLIC KEY' ? { type: 'pkcs1' as const } : {}) });
     } catch {
       throw new WireError('the PEM public key cannot be parsed');
     }

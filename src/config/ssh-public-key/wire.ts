@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../../node-crypto.js';
 
 /**
  * The OpenSSH wire format (RFC 4251 section 5: uint32, uint64, string, mpint) that key
@@ -98,7 +98,7 @@ export function base64url(bytes: Uint8Array): string {
 }
 
 export function fingerprintOf(blob: Uint8Array): string {
-  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+  return `SHA256:${nodeCrypto().createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
 export function decodeBase64Strict(text: string): Uint8Array | undefined {
