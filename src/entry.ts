@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { alreadyAppliedSeq } from './lifecycle/enable-noop.js';
-import { createRealSystem } from './system/real-system.js';
+import { createRealSystem, writeStdout } from './system/real-system.js';
 
 // The bundle's entry point: the only place that touches the process itself.
 // A rejection nobody handles is a defect of ours; it must not kill a rescue half-way and
@@ -35,5 +35,5 @@ if (appliedSeq === undefined) {
     system,
   );
 } else {
-  process.stdout.write(`seq ${appliedSeq} already applied\n`);
+  writeStdout(`seq ${appliedSeq} already applied\n`);
 }

@@ -1,11 +1,48 @@
-import * as fsSync from 'node:fs';
-import { constants as fsConstants, type Stats } from 'node:fs';
-import * as fs from 'node:fs/promises';
+import type * as Fs from 'node:fs';
+import type { Stats } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { errnoCode } from '../errors.js';
 import { nodeCrypto } from '../node-crypto.js';
 import { COMMAND_PATH } from './paths.js';
 import type { FileInfo, FileType, RegularFileRead, RunOptions, RunResult, System, WriteOptions } from './system.js';
+
+/**
+ * node:fs through require, not import: an ESM import of node:fs builds a namespace of
+ * every export, and reading its getters loads fs/promises and the whole streams stack,
+ * about 10 ms of every start (docs/performance.md). The reads below use the callback
+ * API, so an enable that only reads (the agent's repeated enable) never loads
+ * fs/promises; the writes load it on first use (fsSync.promises).
+ */
+const fsSync = createRequire(import.meta.url)('node:fs') as typeof Fs;
+const fsConstants = fsSync.constants;
+
+/** One call of node:fs's callback API as a promise. */
+function settle<T>(call: (done: (error: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    call((error, value) => {
+      if (error === null || error === undefined) resolve(value);
+      else reject(error);
+    });
+  });
+}
+
+const statOf = (target: string): Promise<Stats> => settle<Stats>((done) => fsSync.stat(target, done));
+const lstatOf = (target: string): Promise<Stats> => settle<Stats>((done) => fsSync.lstat(target, done));
+
+/**
+ * Write to the process's stdout straight through the descriptor: process.stdout is a
+ * stream whose first use loads node's streams stack (about 5 ms of the agent's repeated
+ * enable, docs/performance.md). A pipe that would block gets the stream after all.
+ */
+export function writeStdout(text: string): void {
+  let rest = Buffer.from(text);
+  try {
+    while (rest.length > 0) rest = rest.subarray(fsSync.writeSync(1, rest));
+  } catch {
+    process.stdout.write(rest);
+  }
+}
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 let tempCounter = 0;
@@ -44,7 +81,7 @@ async function readRegularFile(target: string, maxBytes: number): Promise<Regula
   try {
     // O_NOFOLLOW: a link swapped in after the caller's lstat is refused by the kernel.
     // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
-    handle = await fs.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+    handle = await fsSync.promises.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
   } catch (error) {
     const code = errnoCode(error) ?? '';
     if (code === 'ENOENT') return { kind: 'missing' };
@@ -73,7 +110,7 @@ async function readRegularFile(target: string, maxBytes: number): Promise<Regula
   }
 }
 
-async function statWith(fn: typeof fs.stat, target: string): Promise<FileInfo | undefined> {
+async function statWith(fn: (target: string) => Promise<Stats>, target: string): Promise<FileInfo | undefined> {
   try {
     return toInfo(await fn(target));
   } catch (error) {
@@ -86,12 +123,12 @@ async function statWith(fn: typeof fs.stat, target: string): Promise<FileInfo | 
 /** rename(2) a finished temporary file over `target` (removing it if that fails), then fsync the folder so the rename survives a crash. */
 async function renameIntoPlace(temp: string, target: string): Promise<void> {
   try {
-    await fs.rename(temp, target);
+    await fsSync.promises.rename(temp, target);
   } catch (error) {
-    await fs.rm(temp, { force: true });
+    await fsSync.promises.rm(temp, { force: true });
     throw error;
   }
-  const dirHandle = await fs.open(path.dirname(target), fsConstants.O_RDONLY);
+  const dirHandle = await fsSync.promises.open(path.dirname(target), fsConstants.O_RDONLY);
   try {
     await dirHandle.sync();
   } finally {
@@ -153,7 +190,7 @@ export function createRealSystem(): System {
 
     async readText(target) {
       try {
-        return await fs.readFile(target, 'utf8');
+        return await settle<string>((done) => fsSync.readFile(target, 'utf8', done));
       } catch (error) {
         if (errnoCode(error) === 'ENOENT') return undefined;
         throw error;
@@ -164,7 +201,7 @@ export function createRealSystem(): System {
 
     async readBytes(target) {
       try {
-        return new Uint8Array(await fs.readFile(target));
+        return new Uint8Array(await settle<Buffer>((done) => fsSync.readFile(target, done)));
       } catch (error) {
         if (errnoCode(error) === 'ENOENT') return undefined;
         throw error;
@@ -173,7 +210,7 @@ export function createRealSystem(): System {
 
     async writeFileAtomic(target, data, options: WriteOptions = {}) {
       const dir = path.dirname(target);
-      const existing = await statWith(fs.stat, target);
+      const existing = await statWith(statOf, target);
       const mode = options.mode ?? existing?.mode ?? 0o644;
       const uid = options.uid ?? existing?.uid;
       const gid = options.gid ?? existing?.gid;
@@ -182,7 +219,7 @@ export function createRealSystem(): System {
       tempCounter += 1;
       const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.${tempCounter}.tmp`);
       // O_EXCL|O_NOFOLLOW: never write through a planted file or symlink at the temp name.
-      const handle = await fs.open(
+      const handle = await fsSync.promises.open(
         temp,
         fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
         0o600,
@@ -194,7 +231,7 @@ export function createRealSystem(): System {
         await handle.sync();
       } catch (error) {
         await handle.close();
-        await fs.rm(temp, { force: true });
+        await fsSync.promises.rm(temp, { force: true });
         throw error;
       }
       await handle.close();
@@ -204,7 +241,7 @@ export function createRealSystem(): System {
     async createExclusive(target, data, options: WriteOptions = {}) {
       let handle;
       try {
-        handle = await fs.open(
+        handle = await fsSync.promises.open(
           target,
           fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
           options.mode ?? 0o600,
@@ -223,12 +260,12 @@ export function createRealSystem(): System {
       return true;
     },
 
-    stat: (target) => statWith(fs.stat, target),
-    lstat: (target) => statWith(fs.lstat, target),
+    stat: (target) => statWith(statOf, target),
+    lstat: (target) => statWith(lstatOf, target),
 
     async readLink(target) {
       try {
-        return await fs.readlink(target);
+        return await settle<string>((done) => fsSync.readlink(target, done));
       } catch (error) {
         // EINVAL: it exists but is not a symbolic link.
         const code = errnoCode(error);
@@ -241,26 +278,26 @@ export function createRealSystem(): System {
       const dir = path.dirname(target);
       tempCounter += 1;
       const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.${tempCounter}.lnk`);
-      await fs.symlink(linkTarget, temp);
+      await fsSync.promises.symlink(linkTarget, temp);
       await renameIntoPlace(temp, target);
     },
 
     async mkdir(target, options = {}) {
-      await fs.mkdir(target, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
+      await fsSync.promises.mkdir(target, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
     },
 
-    rename: (from, to) => fs.rename(from, to),
+    rename: (from, to) => fsSync.promises.rename(from, to),
 
     async remove(target, options = {}) {
-      await fs.rm(target, { force: true, recursive: options.recursive ?? false });
+      await fsSync.promises.rm(target, { force: true, recursive: options.recursive ?? false });
     },
 
-    chown: (target, uid, gid) => fs.lchown(target, uid, gid),
-    chmod: (target, mode) => fs.chmod(target, mode),
+    chown: (target, uid, gid) => fsSync.promises.lchown(target, uid, gid),
+    chmod: (target, mode) => fsSync.promises.chmod(target, mode),
 
     async listDir(target) {
       try {
-        return (await fs.readdir(target)).sort();
+        return (await settle<string[]>((done) => fsSync.readdir(target, done))).sort();
       } catch (error) {
         if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
         throw error;

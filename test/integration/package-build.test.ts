@@ -9,6 +9,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { NODE_RUNTIME, assertRuntimeArchitecture } from '../../.ci/node-runtime.mjs';
 import { buildPackage, extractZip, hostArch, toolsWithoutNode, type PackageResult } from '../../.ci/package.mjs';
 import { RUNTIME_LIBS, runtimeLibFiles } from '../../.ci/runtime-libs.mjs';
+import { writeMrseq } from '../../src/handler/sequence.js';
+import { writeStatus } from '../../src/handler/status.js';
+import { parseSettingsFile } from '../../src/settings/settings-file.js';
+import { createRealSystem } from '../../src/system/real-system.js';
+import { handlerEnvironmentText } from '../helpers/agent-files.js';
 
 /**
  * npm run package for real: pinned runtimes from the npm registry (cached in
@@ -111,6 +116,37 @@ describe('npm run package', () => {
     // The shim gave the bundled runtime a compile cache inside the handler directory.
     expect((await stat(path.join(unpacked, '.cache', 'node-compile'))).isDirectory()).toBe(true);
   });
+  test("the agent's repeated enable on the bundled runtime reads and answers: no fs/promises, no streams, no child processes, no node:crypto", async () => {
+    if (arch === undefined) return;
+    // A handler folder whose seq 0 (the agent's empty 0.settings) is already applied, written
+    // by the handler's own status code; the run below must only read it.
+    const agent = path.join(work, 'agent-noop');
+    const system = createRealSystem();
+    await mkdir(path.join(agent, 'config'), { recursive: true });
+    await writeFile(path.join(agent, 'HandlerEnvironment.json'), handlerEnvironmentText(agent, path.join(agent, 'log')));
+    await writeFile(path.join(agent, 'config', '0.settings'), '');
+    const digest = parseSettingsFile('', { isNoSettingsMarker: true }).digest;
+    await writeStatus(system, path.join(agent, 'status'), 0, { operation: 'Enable', status: 'success', code: 0, message: 'done', substatus: [], completion: { settingsDigest: digest, complete: true } }, 'Microsoft.OSTCExtensions.VMAccessForLinux');
+    await writeMrseq(system, agent, 0);
+    const statusBefore = await readFile(path.join(agent, 'status', '0.status'), 'utf8');
+    // Reports, at exit, the built-in modules node loaded (written without touching process.stderr, a stream itself).
+    const reporter = path.join(work, 'loaded-modules.mjs');
+    await writeFile(reporter, "import { createRequire } from 'node:module';\nconst fs = createRequire(import.meta.url)('node:fs');\nprocess.on('exit', () => fs.writeSync(2, JSON.stringify(process.moduleLoadList)));\n");
+    const lib = path.join(unpacked, 'runtime', arch, 'lib');
+    const node = path.join(unpacked, 'runtime', arch, 'bin', 'node');
+    const result = spawnSync(path.join(lib, RUNTIME_LIBS.arches[arch].loader), ['--library-path', lib, node, '--import', reporter, path.join(unpacked, 'dist', 'app', 'vmaccess.mjs'), 'enable'], {
+      cwd: agent,
+      env: { PATH: '/usr/bin:/bin', ConfigSequenceNumber: '0' },
+      encoding: 'utf8',
+    });
+    expect(result.stdout).toBe('seq 0 already applied\n');
+    expect(result.status).toBe(0);
+    const loaded = (JSON.parse(result.stderr) as string[]).filter((name) => name.startsWith('NativeModule '));
+    expect(loaded).toContain('NativeModule internal/fs/utils');
+    for (const absent of ['internal/fs/promises', 'internal/streams/readable', 'child_process', 'crypto', 'net']) expect(loaded).not.toContain(`NativeModule ${absent}`);
+    expect(await readFile(path.join(agent, 'status', '0.status'), 'utf8')).toBe(statusBefore);
+  });
+
   test("runs node on the bundled glibc while the programs it starts get this machine's libraries and no LD_ variable", () => {
     if (arch === undefined) return;
     const lib = path.join(unpacked, 'runtime', arch, 'lib');
