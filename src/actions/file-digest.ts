@@ -5,12 +5,13 @@ import type { System } from '../system/system.js';
 
 /**
  * Bytes one enable hashes in JavaScript before it loads node:crypto instead. Cold, in the
- * packaged runtime with its flags, 32 KiB cost as much in JavaScript as loading
- * node:crypto and hashing with it (table (d) of npm run bench: about 16 ms each; 1 KiB
- * 4.5 against 14 ms). The configuration files of a usual request stay under it, and a
- * large /etc/group costs at most one load of node:crypto more.
+ * packaged runtime with its flags (table (d) of npm run bench), 1 KiB costs 4.5-6 ms in
+ * JavaScript against 14-21 ms for loading node:crypto and hashing with it; in three runs
+ * 16 KiB was always cheaper in JavaScript and 32 KiB dearer in two. The configuration
+ * files of a usual request stay under the budget, and a large /etc/group costs at most a
+ * few ms more than loading node:crypto at once would have.
  */
-export const JS_DIGEST_BUDGET_BYTES = 32 * 1024;
+export const JS_DIGEST_BUDGET_BYTES = 24 * 1024;
 
 let hashedInJs = 0;
 
