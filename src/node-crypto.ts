@@ -6,9 +6,10 @@ type NodeCrypto = typeof Crypto;
 let loaded: NodeCrypto | undefined;
 
 /**
- * node:crypto, loaded on first use instead of at start. Importing it costs about 17 ms and
- * 3-4 MiB in the bundled runtime (docs/performance.md), and only requests that parse an
- * SSH key or digest more than a few files need it.
+ * node:crypto, loaded on first use instead of at start. Loading it costs 14-21 ms (table
+ * (d) of npm run bench) and 2.5-4.4 MiB of peak RSS in the bundled runtime
+ * (docs/performance.md), and only requests that parse an SSH key or hash more than a few
+ * files need it.
  */
 export function nodeCrypto(): NodeCrypto {
   loaded ??= createRequire(import.meta.url)('node:crypto') as NodeCrypto;

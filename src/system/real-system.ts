@@ -44,6 +44,33 @@ export function writeStdout(text: string): void {
   }
 }
 
+/**
+ * `count` bytes from the kernel's random device, read directly: node:crypto would cost
+ * start-up time on requests that need nothing else from it. Without that device, or with
+ * something other than a character device at its name (a broken chroot, a planted
+ * file), the bytes come from node:crypto's getrandom instead.
+ */
+export function kernelRandomBytes(count: number, device = '/dev/urandom'): Uint8Array {
+  const bytes = new Uint8Array(count);
+  try {
+    const fd = fsSync.openSync(device, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    try {
+      if (!fsSync.fstatSync(fd).isCharacterDevice()) throw new Error(`${device} is not a character device`);
+      let filled = 0;
+      while (filled < count) {
+        const read = fsSync.readSync(fd, bytes, filled, count - filled, null);
+        if (read === 0) throw new Error(`${device} ended`);
+        filled += read;
+      }
+    } finally {
+      fsSync.closeSync(fd);
+    }
+    return bytes;
+  } catch {
+    return new Uint8Array(nodeCrypto().randomBytes(count));
+  }
+}
+
 const DEFAULT_TIMEOUT_MS = 60_000;
 let tempCounter = 0;
 
@@ -165,28 +192,7 @@ export function createRealSystem(): System {
       };
     },
 
-    randomBytes(count) {
-      // The kernel's source read directly: node:crypto would cost start-up time on
-      // requests that need nothing else from it. A root without /dev/urandom (a
-      // broken chroot) still gets random bytes, through node:crypto's getrandom.
-      const bytes = new Uint8Array(count);
-      try {
-        const fd = fsSync.openSync('/dev/urandom', fsConstants.O_RDONLY);
-        try {
-          let filled = 0;
-          while (filled < count) {
-            const read = fsSync.readSync(fd, bytes, filled, count - filled, null);
-            if (read === 0) throw new Error('/dev/urandom ended');
-            filled += read;
-          }
-        } finally {
-          fsSync.closeSync(fd);
-        }
-        return bytes;
-      } catch {
-        return new Uint8Array(nodeCrypto().randomBytes(count));
-      }
-    },
+    randomBytes: (count) => kernelRandomBytes(count),
 
     async readText(target) {
       try {

@@ -3,7 +3,7 @@ import { linkSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { createRealSystem } from '../../src/system/real-system.js';
+import { createRealSystem, kernelRandomBytes } from '../../src/system/real-system.js';
 import { runCommand } from '../../src/system/run-command.js';
 import type { System } from '../../src/system/system.js';
 import { FakeSystem } from '../fakes/fake-system.js';
@@ -205,6 +205,22 @@ describe('real system commands', () => {
   test('randomBytes reads the kernel source: 4096 bytes take (nearly) every byte value', () => {
     // A constant, a counter or a short cycle would show far fewer distinct values.
     expect(new Set(system.randomBytes(4096)).size).toBeGreaterThan(240);
+  });
+
+  test('random bytes never come from a plain file, a link or nothing at the device name', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vmaccess-random-'));
+    try {
+      const planted = path.join(dir, 'urandom');
+      writeFileSync(planted, Buffer.alloc(4096, 7));
+      symlinkSync('/dev/urandom', path.join(dir, 'link'));
+      for (const device of [planted, path.join(dir, 'link'), path.join(dir, 'missing')]) {
+        const bytes = kernelRandomBytes(4096, device);
+        expect(bytes).toHaveLength(4096);
+        expect(new Set(bytes).size).toBeGreaterThan(240);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a non-zero exit is a result, not an exception', async () => {
