@@ -12,10 +12,10 @@ import type { FileInfo, FileType, RegularFileRead, RunOptions, RunResult, System
  * every export, and reading its getters loads fs/promises and the whole streams stack,
  * about 10 ms of every start (docs/performance.md). The reads below use the callback
  * API, so an enable that only reads (the agent's repeated enable) never loads
- * fs/promises; the writes load it on first use (fsSync.promises).
+ * fs/promises; the writes load it on first use (fs.promises).
  */
-const fsSync = createRequire(import.meta.url)('node:fs') as typeof Fs;
-const fsConstants = fsSync.constants;
+const fs = createRequire(import.meta.url)('node:fs') as typeof Fs;
+const fsConstants = fs.constants;
 
 /** One call of node:fs's callback API as a promise. */
 function settle<T>(call: (done: (error: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
@@ -27,8 +27,8 @@ function settle<T>(call: (done: (error: NodeJS.ErrnoException | null, value: T) 
   });
 }
 
-const statOf = (target: string): Promise<Stats> => settle<Stats>((done) => fsSync.stat(target, done));
-const lstatOf = (target: string): Promise<Stats> => settle<Stats>((done) => fsSync.lstat(target, done));
+const statOf = (target: string): Promise<Stats> => settle<Stats>((done) => fs.stat(target, done));
+const lstatOf = (target: string): Promise<Stats> => settle<Stats>((done) => fs.lstat(target, done));
 
 /**
  * Write to the process's stdout straight through the descriptor: process.stdout is a
@@ -38,7 +38,7 @@ const lstatOf = (target: string): Promise<Stats> => settle<Stats>((done) => fsSy
 export function writeStdout(text: string): void {
   let rest = Buffer.from(text);
   try {
-    while (rest.length > 0) rest = rest.subarray(fsSync.writeSync(1, rest));
+    while (rest.length > 0) rest = rest.subarray(fs.writeSync(1, rest));
   } catch {
     process.stdout.write(rest);
   }
@@ -53,17 +53,17 @@ export function writeStdout(text: string): void {
 export function kernelRandomBytes(count: number, device = '/dev/urandom'): Uint8Array {
   const bytes = new Uint8Array(count);
   try {
-    const fd = fsSync.openSync(device, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    const fd = fs.openSync(device, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     try {
-      if (!fsSync.fstatSync(fd).isCharacterDevice()) throw new Error(`${device} is not a character device`);
+      if (!fs.fstatSync(fd).isCharacterDevice()) throw new Error(`${device} is not a character device`);
       let filled = 0;
       while (filled < count) {
-        const read = fsSync.readSync(fd, bytes, filled, count - filled, null);
+        const read = fs.readSync(fd, bytes, filled, count - filled, null);
         if (read === 0) throw new Error(`${device} ended`);
         filled += read;
       }
     } finally {
-      fsSync.closeSync(fd);
+      fs.closeSync(fd);
     }
     return bytes;
   } catch {
@@ -108,7 +108,7 @@ async function readRegularFile(target: string, maxBytes: number): Promise<Regula
   try {
     // O_NOFOLLOW: a link swapped in after the caller's lstat is refused by the kernel.
     // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
-    handle = await fsSync.promises.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+    handle = await fs.promises.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
   } catch (error) {
     const code = errnoCode(error) ?? '';
     if (code === 'ENOENT') return { kind: 'missing' };
@@ -150,12 +150,12 @@ async function statWith(fn: (target: string) => Promise<Stats>, target: string):
 /** rename(2) a finished temporary file over `target` (removing it if that fails), then fsync the folder so the rename survives a crash. */
 async function renameIntoPlace(temp: string, target: string): Promise<void> {
   try {
-    await fsSync.promises.rename(temp, target);
+    await fs.promises.rename(temp, target);
   } catch (error) {
-    await fsSync.promises.rm(temp, { force: true });
+    await fs.promises.rm(temp, { force: true });
     throw error;
   }
-  const dirHandle = await fsSync.promises.open(path.dirname(target), fsConstants.O_RDONLY);
+  const dirHandle = await fs.promises.open(path.dirname(target), fsConstants.O_RDONLY);
   try {
     await dirHandle.sync();
   } finally {
@@ -182,10 +182,10 @@ export function createRealSystem(): System {
     openAppendLog(target, mode) {
       // O_APPEND: each record is one write(2) at the end, whoever else appends; the
       // descriptor lives as long as this short-lived process.
-      const fd = fsSync.openSync(target, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, mode);
+      const fd = fs.openSync(target, fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, mode);
       return (line) => {
         try {
-          fsSync.writeSync(fd, line);
+          fs.writeSync(fd, line);
         } catch {
           // A full disk must not stop the rescue that may be about to free it.
         }
@@ -196,7 +196,7 @@ export function createRealSystem(): System {
 
     async readText(target) {
       try {
-        return await settle<string>((done) => fsSync.readFile(target, 'utf8', done));
+        return await settle<string>((done) => fs.readFile(target, 'utf8', done));
       } catch (error) {
         if (errnoCode(error) === 'ENOENT') return undefined;
         throw error;
@@ -207,7 +207,7 @@ export function createRealSystem(): System {
 
     async readBytes(target) {
       try {
-        return new Uint8Array(await settle<Buffer>((done) => fsSync.readFile(target, done)));
+        return new Uint8Array(await settle<Buffer>((done) => fs.readFile(target, done)));
       } catch (error) {
         if (errnoCode(error) === 'ENOENT') return undefined;
         throw error;
@@ -225,7 +225,7 @@ export function createRealSystem(): System {
       tempCounter += 1;
       const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.${tempCounter}.tmp`);
       // O_EXCL|O_NOFOLLOW: never write through a planted file or symlink at the temp name.
-      const handle = await fsSync.promises.open(
+      const handle = await fs.promises.open(
         temp,
         fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
         0o600,
@@ -237,7 +237,7 @@ export function createRealSystem(): System {
         await handle.sync();
       } catch (error) {
         await handle.close();
-        await fsSync.promises.rm(temp, { force: true });
+        await fs.promises.rm(temp, { force: true });
         throw error;
       }
       await handle.close();
@@ -247,7 +247,7 @@ export function createRealSystem(): System {
     async createExclusive(target, data, options: WriteOptions = {}) {
       let handle;
       try {
-        handle = await fsSync.promises.open(
+        handle = await fs.promises.open(
           target,
           fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
           options.mode ?? 0o600,
@@ -271,7 +271,7 @@ export function createRealSystem(): System {
 
     async readLink(target) {
       try {
-        return await settle<string>((done) => fsSync.readlink(target, done));
+        return await settle<string>((done) => fs.readlink(target, done));
       } catch (error) {
         // EINVAL: it exists but is not a symbolic link.
         const code = errnoCode(error);
@@ -284,26 +284,26 @@ export function createRealSystem(): System {
       const dir = path.dirname(target);
       tempCounter += 1;
       const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${Date.now().toString(36)}.${tempCounter}.lnk`);
-      await fsSync.promises.symlink(linkTarget, temp);
+      await fs.promises.symlink(linkTarget, temp);
       await renameIntoPlace(temp, target);
     },
 
     async mkdir(target, options = {}) {
-      await fsSync.promises.mkdir(target, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
+      await fs.promises.mkdir(target, { recursive: options.recursive ?? false, mode: options.mode ?? 0o755 });
     },
 
-    rename: (from, to) => fsSync.promises.rename(from, to),
+    rename: (from, to) => fs.promises.rename(from, to),
 
     async remove(target, options = {}) {
-      await fsSync.promises.rm(target, { force: true, recursive: options.recursive ?? false });
+      await fs.promises.rm(target, { force: true, recursive: options.recursive ?? false });
     },
 
-    chown: (target, uid, gid) => fsSync.promises.lchown(target, uid, gid),
-    chmod: (target, mode) => fsSync.promises.chmod(target, mode),
+    chown: (target, uid, gid) => fs.promises.lchown(target, uid, gid),
+    chmod: (target, mode) => fs.promises.chmod(target, mode),
 
     async listDir(target) {
       try {
-        return (await settle<string[]>((done) => fsSync.readdir(target, done))).sort();
+        return (await settle<string[]>((done) => fs.readdir(target, done))).sort();
       } catch (error) {
         if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
         throw error;
