@@ -79,10 +79,10 @@ async function writeBoundaryStatus(system: System, statusFolder: string, configF
 
 /** An RFC 9562 version 4 UUID from 16 random bytes: the run's id in every log record and event. */
 function uuidV4(random: Uint8Array): string {
-  const bytes = Uint8Array.from(random);
+  const bytes = Buffer.from(random);
   bytes[6] = (bytes[6]! & 0x0f) | 0x40;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = Buffer.from(bytes).toString('hex');
+  const hex = bytes.toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 

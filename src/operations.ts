@@ -8,7 +8,7 @@ export type LifecycleOperation = 'install' | 'enable' | 'update' | 'disable' | '
 export const LIFECYCLE_OPERATIONS: readonly LifecycleOperation[] = ['install', 'enable', 'update', 'disable', 'uninstall'];
 /** Operations the handler runs for itself (not in HandlerManifest.json): the access-expiry timer's. */
 export type HandlerOperation = LifecycleOperation | 'expire';
-export const HANDLER_OPERATIONS: readonly HandlerOperation[] = [...LIFECYCLE_OPERATIONS, 'expire'];
+const HANDLER_OPERATIONS: readonly HandlerOperation[] = [...LIFECYCLE_OPERATIONS, 'expire'];
 
 export function isHandlerOperation(word: string): word is HandlerOperation {
   return (HANDLER_OPERATIONS as readonly string[]).includes(word);

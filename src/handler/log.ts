@@ -17,7 +17,7 @@ const ROTATE_AT_BYTES = 4 * 1024 * 1024;
 const KEEP_ROTATED = 2;
 
 /** Keys whose values never reach the log, at any depth. */
-export const REDACTED_KEYS: ReadonlySet<string> = new Set(['password', 'protectedSettings', 'ssh_key', 'sshKey', 'input', 'privateKey']);
+const REDACTED_KEYS: ReadonlySet<string> = new Set(['password', 'protectedSettings', 'ssh_key', 'sshKey', 'input', 'privateKey']);
 const CENSOR = '[redacted]';
 /** Nesting below this is summarised, so a cyclic or huge value cannot stall a rescue. */
 const MAX_DEPTH = 8;
@@ -36,7 +36,7 @@ function errorRecord(error: Error, depth: number): Record<string, unknown> {
 }
 
 /** A copy of `value` fit for the log: secrets censored, errors spelled out, depth bounded. */
-export function loggable(value: unknown, depth = 0): unknown {
+function loggable(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== 'object') return typeof value === 'bigint' ? value.toString() : value;
   if (depth >= MAX_DEPTH) return '[too deep]';
   if (value instanceof Error) return errorRecord(value, depth);

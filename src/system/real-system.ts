@@ -1,5 +1,4 @@
 import type * as Fs from 'node:fs';
-import type { Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { errnoCode } from '../errors.js';
@@ -27,8 +26,8 @@ function settle<T>(call: (done: (error: NodeJS.ErrnoException | null, value: T) 
   });
 }
 
-const statOf = (target: string): Promise<Stats> => settle<Stats>((done) => fs.stat(target, done));
-const lstatOf = (target: string): Promise<Stats> => settle<Stats>((done) => fs.lstat(target, done));
+const statOf = (target: string): Promise<Fs.Stats> => settle<Fs.Stats>((done) => fs.stat(target, done));
+const lstatOf = (target: string): Promise<Fs.Stats> => settle<Fs.Stats>((done) => fs.lstat(target, done));
 
 /**
  * Write to the process's stdout straight through the descriptor: process.stdout is a
@@ -74,14 +73,14 @@ export function kernelRandomBytes(count: number, device = '/dev/urandom'): Uint8
 const DEFAULT_TIMEOUT_MS = 60_000;
 let tempCounter = 0;
 
-function fileType(stats: Stats): FileType {
+function fileType(stats: Fs.Stats): FileType {
   if (stats.isSymbolicLink()) return 'symlink';
   if (stats.isFile()) return 'file';
   if (stats.isDirectory()) return 'directory';
   return 'other';
 }
 
-function toInfo(stats: Stats): FileInfo {
+function toInfo(stats: Fs.Stats): FileInfo {
   return {
     type: fileType(stats),
     mode: stats.mode & 0o7777,
@@ -137,7 +136,7 @@ async function readRegularFile(target: string, maxBytes: number): Promise<Regula
   }
 }
 
-async function statWith(fn: (target: string) => Promise<Stats>, target: string): Promise<FileInfo | undefined> {
+async function statWith(fn: (target: string) => Promise<Fs.Stats>, target: string): Promise<FileInfo | undefined> {
   try {
     return toInfo(await fn(target));
   } catch (error) {
